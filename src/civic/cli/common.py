@@ -1,0 +1,66 @@
+"""What every command group shares: options, where the estate and store are, output.
+
+Commands stay thin: parse options, call a core function or the store, print.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from civic.spec import estate as estate_mod
+from civic.store.crypto import SecretBox
+from civic.store.state import StateStore
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Output(str, enum.Enum):
+    human = "human"
+    json = "json"
+
+
+class PlanOutput(str, enum.Enum):
+    human = "human"
+    json = "json"
+    markdown = "markdown"
+
+
+EstateOption = typer.Option(
+    None, "--estate", "-e", envvar="CIVIC_ESTATE", show_default=False,
+    help="The estate repository [default: the current directory].")
+StateOption = typer.Option(
+    None, "--state", envvar="CIVIC_STATE", show_default=False,
+    help="The state store: a SQLite path or a postgresql:// URL [default: ESTATE/.civic/state.db].")
+OutputOption = typer.Option(Output.human, "--output", "-o", help="human or json.")
+
+
+def estate_root(estate: str | None) -> str:
+    return os.path.abspath(estate or ".")
+
+
+def civic_dir(root: str) -> str:
+    return os.path.join(root, ".civic")
+
+
+def open_store(root: str, state: str | None) -> StateStore:
+    return StateStore(state or os.path.join(civic_dir(root), "state.db"))
+
+
+def secret_box(root: str) -> SecretBox:
+    return SecretBox.load(os.path.join(civic_dir(root), "secret.key"))
+
+
+def load_estate(root: str) -> estate_mod.Estate:
+    return estate_mod.load(root)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")

@@ -1,0 +1,136 @@
+"""``civic validate``, ``civic plan``, ``civic apply`` and ``civic history``."""
+
+from __future__ import annotations
+
+import datetime
+
+import typer
+from rich.table import Table
+
+from civic import vcs
+from civic.cli import common
+from civic.cli.common import EstateOption, OutputOption, PlanOutput, StateOption
+from civic.errors import SpecError, UsageError
+from civic.plan import actions, planning, rendering
+from civic.store import applying
+
+KINDS = {"environment": "Environment", "team": "Team", "platform": "Platform"}
+
+
+def validate(estate: str = EstateOption, output: common.Output = OutputOption) -> None:
+    """Check every file of the estate, alone and together."""
+    root = common.estate_root(estate)
+    try:
+        loaded = common.load_estate(root)
+    except SpecError as e:
+        if output is common.Output.json:
+            common.print_json({"valid": False, "problems": [p.as_dict() for p in e.problems]})
+            raise typer.Exit(1) from None
+        raise
+    if output is common.Output.json:
+        common.print_json({"valid": True, "teams": len(loaded.teams),
+                           "environments": len(loaded.environments), "problems": []})
+        return
+    common.out.print(f"[green]✓[/] the estate is valid: {len(loaded.teams)} teams, "
+                     f"{len(loaded.environments)} environments.")
+
+
+def plan(
+    estate: str = EstateOption,
+    state: str = StateOption,
+    output: PlanOutput = typer.Option(PlanOutput.human, "--output", "-o", help="human, json or markdown."),
+    changed_since: str = typer.Option(None, "--changed-since", metavar="REF",
+                                      help="Only the objects whose files changed since this git ref."),
+    allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
+) -> None:
+    """Show what apply would change, object by object and field by field."""
+    root = common.estate_root(estate)
+    loaded = common.load_estate(root)
+    only = vcs.changed_keys(root, changed_since) if changed_since else None
+    store = common.open_store(root, state)
+    try:
+        result = applying.plan(loaded, store, only=only, revision=vcs.revision(root),
+                               allow_delete_production=allow_delete_production)
+    finally:
+        store.close()
+    if output is PlanOutput.json:
+        print(rendering.to_json(result), end="")
+    elif output is PlanOutput.markdown:
+        print(rendering.to_markdown(result), end="")
+    else:
+        render_human(result)
+    if result.refused:
+        raise typer.Exit(1)
+
+
+def render_human(result: planning.Plan) -> None:
+    for action in result.actions:
+        colour = {"create": "green", "update": "yellow", "delete": "red"}[action.verb]
+        tag = " [bold red](production)[/]" if action.verb == "delete" and \
+            actions.is_production(action.old) else ""
+        common.out.print(f"[{colour}]{action.verb}[/] {action.kind.lower()} [bold]{action.name}[/]{tag}")
+        for line in rendering.change_lines(action) if action.verb == "update" else []:
+            common.out.print(f"    {line}", markup=False)
+    for refusal in result.refused:
+        common.out.print(f"[bold red]refused:[/] {refusal}")
+    counts = rendering.summary(result)
+    scope = " (files changed since the given ref only)" if result.scoped else ""
+    common.out.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
+                     f"{counts['delete']} to delete, {counts['unchanged']} unchanged{scope}.")
+
+
+def apply(
+    estate: str = EstateOption,
+    state: str = StateOption,
+    changed_since: str = typer.Option(None, "--changed-since", metavar="REF",
+                                      help="Only the objects whose files changed since this git ref."),
+    allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
+    lock_timeout: float = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply."),
+    output: common.Output = OutputOption,
+) -> None:
+    """Record the estate as the desired state, in one transaction per object."""
+    root = common.estate_root(estate)
+    loaded = common.load_estate(root)
+    only = vcs.changed_keys(root, changed_since) if changed_since else None
+    store = common.open_store(root, state)
+    try:
+        done = applying.apply(loaded, store, only=only, revision=vcs.revision(root),
+                              allow_delete_production=allow_delete_production,
+                              lock_timeout=lock_timeout)
+    finally:
+        store.close()
+    if output is common.Output.json:
+        print(rendering.to_json(done.plan, appliedRevision=done.revision_id), end="")
+        return
+    if done.revision_id is None:
+        common.out.print("No changes. The store already matches the estate.")
+        return
+    render_human(done.plan)
+    common.out.print(f"[green]Applied[/] as revision {done.revision_id}.")
+
+
+def history(
+    name: str = typer.Argument(..., help="The environment (or, with --kind, team) name."),
+    kind: str = typer.Option("environment", "--kind", help="environment, team or platform."),
+    estate: str = EstateOption,
+    state: str = StateOption,
+    output: common.Output = OutputOption,
+) -> None:
+    """List the applied revisions of one object, newest first."""
+    if kind not in KINDS:
+        raise UsageError(f"--kind must be one of {', '.join(KINDS)}, got '{kind}'.")
+    root = common.estate_root(estate)
+    store = common.open_store(root, state)
+    try:
+        entries = store.history(KINDS[kind], name)
+    finally:
+        store.close()
+    if output is common.Output.json:
+        common.print_json([e.as_dict() for e in entries])
+        return
+    table = Table("revision", "applied at", "by", "git", "operation", "changes")
+    for e in entries:
+        when = datetime.datetime.fromtimestamp(e.applied_at).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(str(e.revision), when, e.applied_by, (e.git_revision or "-")[:12],
+                      e.operation, str(len(e.changes)))
+    common.out.print(table)

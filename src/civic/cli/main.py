@@ -1,0 +1,83 @@
+"""The ``civic`` command: registers the command groups and turns errors into exit codes.
+
+No traceback reaches a user: a :class:`~civic.errors.CivicError` prints ``error:
+<message>`` and exits with its code; anything unexpected prints a short internal-error
+line (the traceback only with ``CIVIC_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from civic.cli import common, estate, scaffold, schema, secret
+from civic.errors import CivicError, SpecError
+
+EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
+2 usage error; 3 another apply holds the lock; 4 not found; 70 internal error."""
+
+app = typer.Typer(
+    name="civic", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help=f"Civic: self-service hosting for a public body's services.\n\n{EXIT_CODES}",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command()(scaffold.init)
+app.command()(estate.validate)
+app.command()(estate.plan)
+app.command()(estate.apply)
+app.command()(estate.history)
+app.command()(schema.schema)
+app.add_typer(scaffold.env_app, name="env")
+app.add_typer(secret.app, name="secret")
+
+
+def report(e: CivicError) -> None:
+    if isinstance(e, SpecError):
+        common.err.print(f"[bold red]error:[/] {e.message.splitlines()[0]}")
+        for problem in e.problems:
+            common.err.print(f"  {problem}", markup=False)
+    else:
+        common.err.print("[bold red]error:[/] ", end="")
+        common.err.print(e.message, markup=False)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The console script; returns (and exits with) the exit code."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        common.err.print("aborted.")
+        code = 130
+    except typer.Exit as e:
+        code = e.exit_code
+    except CivicError as e:
+        report(e)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        if _is_usage_error(e):
+            e.show()  # type: ignore[attr-defined]
+            return _finish(e.exit_code, argv)  # type: ignore[attr-defined]
+        if os.environ.get("CIVIC_DEBUG"):
+            traceback.print_exc()
+        common.err.print("[bold red]internal error:[/] ", end="")
+        common.err.print(f"{type(e).__name__}: {e}. This is a bug in Civic; run again with "
+                         "CIVIC_DEBUG=1 for the details and report it.", markup=False)
+        code = 70
+    return _finish(code, argv)
+
+
+def _is_usage_error(e: Exception) -> bool:
+    """Click's usage errors (Typer vendors Click in newer releases: match by shape)."""
+    return hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int)
+
+
+def _finish(code: object, argv: list[str] | None) -> int:
+    code = code if isinstance(code, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

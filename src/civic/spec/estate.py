@@ -1,0 +1,164 @@
+"""The estate: every file of an estate repository, loaded and checked together.
+
+:func:`read` gathers the files' texts (the only I/O here); :func:`parse` turns texts
+into an :class:`Estate` or raises :class:`~civic.errors.SpecError` with every problem
+in every file, sorted. The CLI and the API call ``load(root)``, which is both.
+
+    civic.yaml                            Platform
+    teams/<team>.yaml                     Team
+    environments/<env>/environment.yaml   Environment
+    policies/*.yaml                       organisation policies (read by civic.policy)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from civic.errors import Problem, SpecError
+from civic.spec import checks, loading, models, yamlpos
+
+PLATFORM_FILE = "civic.yaml"
+TEAMS_DIR = "teams"
+ENVIRONMENTS_DIR = "environments"
+ENVIRONMENT_FILE = "environment.yaml"
+MISSING = "\x00missing"  # the text of an environment folder's absent environment.yaml
+
+
+@dataclasses.dataclass(frozen=True)
+class Estate:
+    """A loaded, valid estate. ``files`` maps ("Environment", name) to its relative path."""
+
+    root: str
+    platform: models.Platform
+    teams: Mapping[str, models.Team]
+    environments: Mapping[str, models.Environment]
+    files: Mapping[tuple[str, str], str]
+    documents: Mapping[str, yamlpos.Document]
+    extra_texts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def objects(self) -> dict[tuple[str, str], models.Model]:
+        """Every object that plan and apply track, keyed by (kind, name)."""
+        out: dict[tuple[str, str], models.Model] = {("Platform", "platform"): self.platform}
+        out.update({("Team", n): t for n, t in self.teams.items()})
+        out.update({("Environment", n): e for n, e in self.environments.items()})
+        return out
+
+    def document(self, kind: str, name: str) -> yamlpos.Document:
+        return self.documents[self.files[(kind, name)]]
+
+
+def read(root: str) -> dict[str, str]:
+    """Texts of the estate's files, keyed by path relative to ``root`` (with '/')."""
+    if not os.path.isdir(root):
+        raise SpecError([Problem(root, 0, 0, "", "no such directory; give the path of an estate "
+                                 "repository (one with a civic.yaml), or create one with 'civic init'.")])
+    texts: dict[str, str] = {}
+    for rel in _estate_paths(root):
+        path = os.path.join(root, rel)
+        if not os.path.exists(path):
+            texts[rel] = MISSING
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                texts[rel] = f.read()
+        except UnicodeDecodeError:
+            texts[rel] = "\x00"  # parse() reports it as unreadable
+        except OSError as e:
+            raise SpecError([Problem(rel, 0, 0, "", f"cannot be read: {e.strerror}.")]) from e
+    return texts
+
+
+def _estate_paths(root: str) -> list[str]:
+    out = []
+    if os.path.exists(os.path.join(root, PLATFORM_FILE)):
+        out.append(PLATFORM_FILE)
+    for folder in (TEAMS_DIR, "policies", os.path.join("policies", "tests")):
+        full = os.path.join(root, folder)
+        if os.path.isdir(full):
+            out += [f"{folder}/{n}".replace(os.sep, "/") for n in sorted(os.listdir(full))
+                    if os.path.isfile(os.path.join(full, n))]
+    envs = os.path.join(root, ENVIRONMENTS_DIR)
+    if os.path.isdir(envs):
+        for name in sorted(os.listdir(envs)):
+            if os.path.isdir(os.path.join(envs, name)):
+                out.append(f"{ENVIRONMENTS_DIR}/{name}/{ENVIRONMENT_FILE}")
+    return out
+
+
+def load(root: str) -> Estate:
+    """Read and parse the estate at ``root``; raise SpecError listing every problem."""
+    return parse(read(root), root=root)
+
+
+def parse(texts: Mapping[str, str], *, root: str = ".") -> Estate:
+    """Texts of files (relative paths) in, a checked Estate out. Pure."""
+    problems: list[Problem] = []
+    documents: dict[str, yamlpos.Document] = {}
+    loaded: dict[str, models.Model] = {}
+    extra: dict[str, str] = {}
+    if PLATFORM_FILE not in texts:
+        problems.append(Problem(PLATFORM_FILE, 0, 0, "", "missing: an estate needs a civic.yaml "
+                                "with the platform's settings; 'civic init' writes one."))
+    for rel, text in sorted(texts.items()):
+        expect = _kind_for(rel)
+        if expect is None:
+            if rel.startswith("policies/"):
+                extra[rel] = text
+            elif rel.startswith(TEAMS_DIR + "/"):
+                problems.append(Problem(rel, 0, 0, "", "only '<team>.yaml' files belong in teams/; "
+                                        "rename it or move it out."))
+            continue
+        if text == MISSING:
+            problems.append(Problem(rel, 0, 0, "", "missing: every folder under environments/ "
+                                    "needs an environment.yaml; add one or remove the folder."))
+            continue
+        if "\x00" in text:
+            problems.append(Problem(rel, 0, 0, "", "is not UTF-8 text."))
+            continue
+        doc, found = yamlpos.parse(text, file=rel)
+        problems += found
+        if doc is None:
+            continue
+        documents[rel] = doc
+        model, found = loading.load(doc, expect=expect)
+        problems += found
+        if model is not None and not found:
+            loaded[rel] = model
+    estate = _assemble(root, loaded, documents, extra)
+    if estate is not None:
+        problems += checks.check(estate, present=frozenset(texts))
+    if problems or estate is None:
+        raise SpecError(problems)
+    return estate
+
+
+def _kind_for(rel: str) -> str | None:
+    parts = rel.split("/")
+    if rel == PLATFORM_FILE:
+        return "Platform"
+    if len(parts) == 2 and parts[0] == TEAMS_DIR and parts[1].endswith(".yaml"):
+        return "Team"
+    if len(parts) == 3 and parts[0] == ENVIRONMENTS_DIR and parts[2] == ENVIRONMENT_FILE:
+        return "Environment"
+    return None
+
+
+def _assemble(root: str, loaded: dict[str, models.Model], documents: dict[str, yamlpos.Document],
+              extra: dict[str, str]) -> Estate | None:
+    """The estate of the files that loaded; None if civic.yaml did not."""
+    platform = loaded.get(PLATFORM_FILE)
+    teams: dict[str, models.Team] = {}
+    environments: dict[str, models.Environment] = {}
+    files: dict[tuple[str, str], str] = {("Platform", "platform"): PLATFORM_FILE}
+    for rel, model in loaded.items():
+        if isinstance(model, models.Team):
+            teams[model.metadata.name] = model
+            files[("Team", model.metadata.name)] = rel
+        elif isinstance(model, models.Environment):
+            environments[model.metadata.name] = model
+            files[("Environment", model.metadata.name)] = rel
+    if not isinstance(platform, models.Platform):
+        return None
+    return Estate(root, platform, teams, environments, files, documents, extra)

@@ -1,0 +1,361 @@
+"""The estate's kinds as Pydantic models: Platform, Team, Environment and Service.
+
+These are the edge of the core: YAML values are validated into them once, and every
+later layer (plan, policy, store, runtime) reads them. Field names are camelCase in
+files (``businessUnit``) and snake_case in Python (``business_unit``). Models are
+frozen; ``canonical()`` gives the JSON-ready form that plans diff and stores keep.
+
+The JSON Schema of each kind (``civic schema KIND``) is generated from these classes,
+so a docstring or ``description`` here is what an editor shows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shlex
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import Field
+from pydantic.alias_generators import to_camel
+
+from civic.spec import quantities
+
+API_VERSION = "civic/v1"
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SECRET_NAME = re.compile(r"^[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$")
+HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Model(pydantic.BaseModel):
+    """Base of every spec model: camelCase in files, unknown fields rejected, frozen."""
+
+    model_config = pydantic.ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True,
+        str_strip_whitespace=True,
+    )
+
+    def canonical(self) -> dict[str, Any]:
+        """The form that is diffed, hashed and stored: camelCase, JSON types, no nulls."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"'{value}' is {len(value)} characters; a name is at most 63")
+    if not DNS_LABEL.match(value):
+        raise ValueError(f"'{value}' is not a DNS label; use lower-case letters, digits and "
+                         "'-', starting and ending with a letter or digit")
+    return value
+
+
+def _cpu(value: str | int | float) -> str:
+    quantities.millicores(value)
+    return str(value)
+
+
+def _memory(value: str | int) -> str:
+    quantities.bytes_(value)
+    return str(value)
+
+
+Name = Annotated[str, pydantic.AfterValidator(_dns_label)]
+Cpu = Annotated[str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
+                pydantic.AfterValidator(_cpu)]
+Memory = Annotated[str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
+                   pydantic.AfterValidator(_memory)]
+
+
+def _secret_name(value: str) -> str:
+    if not SECRET_NAME.match(value) or len(value) > 253:
+        raise ValueError(f"'{value}' is not a secret name; use letters, digits, '-', '_' and '.'")
+    return value
+
+
+SecretName = Annotated[str, pydantic.AfterValidator(_secret_name)]
+
+
+class Metadata(Model):
+    name: Name = Field(description="The object's name: a DNS label, at most 63 characters.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels, for policy and search.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Free-form annotations.")
+
+
+# --- Platform (civic.yaml) --------------------------------------------------------------
+
+class Quota(Model):
+    """How much an environment may run. Unset fields take the platform's defaults."""
+
+    services: int | None = Field(None, ge=0, description="Services that may be deployed.")
+    replicas: int | None = Field(None, ge=0, description="Replicas across all services, surge included.")
+    cpu: Cpu | None = Field(None, description="CPU across all replicas, e.g. '4' or '500m'.")
+    memory: Memory | None = Field(None, description="Memory across all replicas, e.g. '8Gi'.")
+
+
+class Limits(Model):
+    """Per-replica defaults for services that set no resources (a LimitRange)."""
+
+    default_cpu: Cpu | None = None
+    default_memory: Memory | None = None
+    default_request_cpu: Cpu | None = None
+    default_request_memory: Memory | None = None
+
+
+class PlatformDefaults(Model):
+    quota: Quota = Quota(services=10, replicas=30, cpu="8", memory="16Gi")
+    limits: Limits = Limits(default_cpu="1", default_memory="1Gi",
+                            default_request_cpu="10m", default_request_memory="100Mi")
+
+
+class PlatformSpec(Model):
+    base_domain: str = Field("localhost", description="Services are served at <service>.<env>.<baseDomain>.")
+    domains: list[str] = Field(default_factory=list,
+                               description="Other domains whose hosts environments may claim.")
+    business_units: list[str] = Field(min_length=1, description="Allowed values of businessUnit.")
+    environment_names: list[str] = Field(
+        default_factory=lambda: ["development", "test", "staging", "preproduction", "production"],
+        description="Allowed values of environmentName.")
+    defaults: PlatformDefaults = PlatformDefaults()
+
+
+class Platform(Model):
+    """``civic.yaml``: the platform's own settings."""
+
+    api_version: Literal["civic/v1"]
+    kind: Literal["Platform"]
+    metadata: Metadata
+    spec: PlatformSpec
+
+
+# --- Team (teams/<team>.yaml) -----------------------------------------------------------
+
+class Member(Model):
+    name: str
+    email: str | None = None
+    github: str | None = None
+
+
+class SlackTarget(Model):
+    channel: str = Field(description="The channel's name, e.g. '#apply-alerts'.")
+    webhook_url_secret: SecretName = Field(description="The name of the team secret holding the webhook URL.")
+
+
+class WebhookTarget(Model):
+    url_secret: SecretName = Field(description="The name of the team secret holding the URL.")
+
+
+class Channel(Model):
+    """Where a team's alerts go, and which of them."""
+
+    name: Name
+    slack: SlackTarget | None = None
+    webhook: WebhookTarget | None = None
+    severities: list[Literal["critical", "warning", "info"]] = ["critical", "warning"]
+    environments: Literal["all", "production", "nonProduction"] = "all"
+
+    @pydantic.model_validator(mode="after")
+    def _one_target(self) -> Channel:
+        if (self.slack is None) == (self.webhook is None):
+            raise ValueError("a channel needs exactly one of 'slack' or 'webhook'")
+        return self
+
+
+class TeamSpec(Model):
+    display_name: str | None = None
+    email: str | None = Field(None, description="The team's shared mailbox.")
+    github_teams: list[str] = Field(default_factory=list, description="GitHub teams whose members are in it.")
+    members: list[Member] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list, description="Alert channels.")
+
+
+class Team(Model):
+    """``teams/<team>.yaml``: a team that owns environments and receives their alerts."""
+
+    api_version: Literal["civic/v1"]
+    kind: Literal["Team"]
+    metadata: Metadata
+    spec: TeamSpec
+
+
+# --- Environment (environments/<env>/environment.yaml) ---------------------------------
+
+class AccessGrant(Model):
+    """Who administers the environment: a team (preferred) or a single user."""
+
+    team: str | None = None
+    user: str | None = None
+    role: str = Field("admin", description="admin, edit or view.")
+
+    @pydantic.model_validator(mode="after")
+    def _one_subject(self) -> AccessGrant:
+        if (self.team is None) == (self.user is None):
+            raise ValueError("an access grant needs exactly one of 'team' or 'user'")
+        return self
+
+
+class Network(Model):
+    """Who may call the environment's services."""
+
+    allow_from: list[Name] = Field(default_factory=list,
+                                   description="Environments whose services may call this one's.")
+    allow_ingress: bool = Field(True, description="Serve routes from the platform's router.")
+
+
+class Host(Model):
+    name: str = Field(description="A hostname this environment serves, e.g. 'apply.service.gov.uk'.")
+    shared: bool = Field(False, description="Allow another environment that also says shared to claim it.")
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if not HOSTNAME.match(value) or len(value) > 253:
+            raise ValueError(f"'{value}' is not a hostname")
+        return value
+
+
+BACKING_TYPES = ("postgres", "redis", "bucket", "queue")
+BACKING_CLASSES = ("small", "medium", "large")
+# What ${services.<name>.<attribute>} may name, per type of backing service.
+BACKING_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "postgres": ("url", "host", "port", "database", "username", "password"),
+    "redis": ("url", "host", "port", "password"),
+    "bucket": ("url", "name", "endpoint", "accessKeyId", "secretAccessKey"),
+    "queue": ("url", "name", "host", "port", "username", "password"),
+}
+
+
+class BackingService(Model):
+    """A database, cache, bucket or queue that Civic provides for the environment."""
+
+    type: Literal["postgres", "redis", "bucket", "queue"]
+    class_: Literal["small", "medium", "large"] = Field("small", alias="class")
+    version: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertRule(Model):
+    """A team's own Prometheus alert rule."""
+
+    alert: str
+    expr: str
+    for_: str | None = Field(None, alias="for")
+    severity: Literal["critical", "warning", "info"] = "warning"
+    summary: str | None = None
+    description: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class EnvironmentSpec(Model):
+    team: Name = Field(description="The owning team: a file teams/<team>.yaml.")
+    business_unit: str = Field(description="One of civic.yaml's businessUnits.")
+    application: str = Field(description="What the environment runs, in words.")
+    owner: str | None = Field(None, description="Who answers for it: 'Team name: email'.")
+    source_code: str | None = Field(None, description="The repository's URL.")
+    team_channel: str | None = Field(None, description="The team's chat channel, e.g. '#apply-dev'.")
+    service_area: str | None = None
+    production: bool = Field(description="Whether it serves the public for real.")
+    environment_name: str = Field(description="One of civic.yaml's environmentNames.")
+    review_after: datetime.date | None = Field(None, description="When to check it is still needed.")
+    access: list[AccessGrant] = Field(default_factory=list)
+    quota: Quota = Quota()
+    limits: Limits = Limits()
+    network: Network = Network()
+    hosts: list[Host] = Field(default_factory=list, description="Hostnames beyond the generated ones.")
+    backing_services: dict[Name, BackingService] = Field(default_factory=dict)
+    secrets: list[SecretName] = Field(default_factory=list, description="Names only; values never in git.")
+    variables: dict[str, str] = Field(default_factory=dict,
+                                      description="Variables for every service; may use ${...} references.")
+    alert_rules: list[AlertRule] = Field(default_factory=list)
+
+    @pydantic.field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class Environment(Model):
+    """``environments/<env>/environment.yaml``: the unit of tenancy."""
+
+    api_version: Literal["civic/v1"]
+    kind: Literal["Environment"]
+    metadata: Metadata
+    spec: EnvironmentSpec
+
+
+# --- Service (civic.service.yaml, in the service's own repository) ---------------------
+
+def _split_command(value: Any) -> Any:
+    return shlex.split(value) if isinstance(value, str) else value
+
+
+class Run(Model):
+    command: Annotated[list[str], pydantic.BeforeValidator(_split_command)] = Field(
+        min_length=1, description="What to run, as a list or a shell-like string; $PORT is set.")
+    working_dir: str | None = None
+
+
+class Check(Model):
+    path: str = "/healthz"
+    interval_seconds: float = Field(1.0, gt=0)
+    timeout_seconds: float = Field(1.0, gt=0)
+    failure_threshold: int = Field(3, ge=1)
+
+
+class Route(Model):
+    host: str | None = None
+    path_prefix: str = "/"
+
+
+class Autoscaling(Model):
+    min: int = Field(1, ge=0)
+    max: int = Field(ge=1)
+    target_requests_per_second: float | None = Field(None, gt=0)
+    target_cpu_percent: int | None = Field(None, gt=0, le=100)
+    stabilization_seconds: float = Field(30.0, ge=0)
+
+
+class Rollout(Model):
+    strategy: Literal["rolling", "canary"] = "rolling"
+    max_surge: int = Field(1, ge=0)
+    max_unavailable: int = Field(0, ge=0)
+
+
+class Resources(Model):
+    cpu: Cpu | None = None
+    memory: Memory | None = None
+    request_cpu: Cpu | None = None
+    request_memory: Memory | None = None
+
+
+class ServiceSpec(Model):
+    image: str | None = Field(None, description="The container image, for the Kubernetes backend.")
+    run: Run | None = None
+    port: int = Field(8000, ge=1, le=65535)
+    replicas: int = Field(1, ge=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    readiness: Check | None = None
+    liveness: Check | None = None
+    routes: list[Route] = Field(default_factory=list)
+    autoscaling: Autoscaling | None = None
+    rollout: Rollout = Rollout()
+    resources: Resources = Resources()
+    metrics_path: str | None = None
+    alert_rules: list[AlertRule] = Field(default_factory=list)
+
+
+class Service(Model):
+    """``civic.service.yaml``: a deployable service."""
+
+    api_version: Literal["civic/v1"]
+    kind: Literal["Service"]
+    metadata: Metadata
+    spec: ServiceSpec
+
+
+KINDS: dict[str, type[Model]] = {
+    "Platform": Platform, "Team": Team, "Environment": Environment, "Service": Service,
+}

@@ -1,0 +1,77 @@
+"""Plan against the store, and apply a plan into it.
+
+:func:`plan` reads only what it must: every fingerprint (one small query), then the
+applied specs of the objects whose fingerprints differ. :func:`apply` takes the apply
+lock, plans again inside it (so a second apply that waited sees the first one's
+result and reports no changes), then writes each environment in its own transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+
+from civic.errors import PlanError
+from civic.plan import planning, rendering
+from civic.plan.actions import Key
+from civic.spec.estate import Estate
+from civic.store.state import StateStore
+
+
+def team_scope(name: str) -> str:
+    """The secret scope of a team (an environment's scope is its own name)."""
+    return f"team/{name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    plan: planning.Plan
+    revision_id: int | None  # None when there was nothing to apply
+
+
+def _current_secrets(estate: Estate, store: StateStore) -> dict[Key, dict[str, str]]:
+    by_scope = store.secret_fingerprints()
+    out: dict[Key, dict[str, str]] = {}
+    for name, env in estate.environments.items():
+        declared = {n: fp for n, fp in by_scope.get(name, {}).items() if n in env.spec.secrets}
+        if declared:
+            out[("Environment", name)] = declared
+    for name in estate.teams:
+        if by_scope.get(team_scope(name)):
+            out[("Team", name)] = by_scope[team_scope(name)]
+    return out
+
+
+def plan(estate: Estate, store: StateStore, *, only: Collection[Key] | None = None,
+         allow_delete_production: bool = False, revision: str | None = None) -> planning.Plan:
+    desired = planning.desired(estate)
+    desired_fp = {k: planning.fingerprint(v) for k, v in desired.items()}
+    applied_fp = store.fingerprints()
+    changed = planning.changed_keys(desired_fp, applied_fp, only=only)
+    return planning.make(
+        desired, store.specs(changed), applied_keys=set(applied_fp),
+        secrets=_current_secrets(estate, store), applied_secrets=store.applied_secret_fingerprints(),
+        only=only, allow_delete_production=allow_delete_production, revision=revision)
+
+
+def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = None,
+          allow_delete_production: bool = False, revision: str | None = None,
+          lock_timeout: float = 30.0) -> Applied:
+    with store.lock(timeout=lock_timeout):
+        p = plan(estate, store, only=only, allow_delete_production=allow_delete_production,
+                 revision=revision)
+        if p.refused:
+            raise PlanError("nothing was applied: " + " ".join(p.refused))
+        if p.empty:
+            return Applied(p, None)
+        revision_id = store.new_revision(git_revision=revision, summary=rendering.summary(p))
+        secrets = _current_secrets(estate, store)
+        for action in p.actions:
+            spec = getattr(action, "spec", None)
+            store.write(revision_id, [{
+                "kind": action.kind, "name": action.name, "operation": action.verb,
+                "spec": spec, "fingerprint": planning.fingerprint(spec) if spec is not None else "",
+                "secrets": secrets.get(action.key, {}),
+                "changes": rendering.change_lines(action),
+            }])
+        return Applied(p, revision_id)

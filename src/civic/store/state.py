@@ -1,0 +1,236 @@
+"""The state store: what was last applied, its history, secrets, and the apply lock.
+
+Desired state (the specs applied from git, with the revision they came from) is what
+the reconcilers read. Every method is one short transaction; :meth:`StateStore.lock`
+serialises writers across processes and machines (a row in ``civic_locks``, so it
+works the same on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pwd
+import socket
+import time
+from collections.abc import Collection, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from civic.errors import LockTimeout, NotFound, StoreError
+from civic.plan.actions import Key
+from civic.store import database as db
+
+APPLY_LOCK = "apply"
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryEntry:
+    revision: int
+    git_revision: str | None
+    applied_at: float
+    applied_by: str
+    operation: str
+    changes: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretInfo:
+    scope: str
+    name: str
+    fingerprint: str
+    updated_at: float
+
+
+def actor() -> str:
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+class StateStore:
+    """One store; open with ``StateStore(state)`` where state is a path or a URL."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.engine = db.connect(state)
+
+    def __repr__(self) -> str:
+        return f"StateStore(state={db.redact(self.state)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"the state store at {db.redact(self.state)} failed: {db._reason(e)}.") from e
+
+    # --- reading -------------------------------------------------------------------
+
+    def fingerprints(self) -> dict[Key, str]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(db.objects.c.kind, db.objects.c.name, db.objects.c.fingerprint))
+            return {(r.kind, r.name): r.fingerprint for r in rows}
+
+    def specs(self, keys: Collection[Key]) -> dict[Key, dict[str, Any]]:
+        """Applied specs of ``keys`` (the changed ones only, so the cost follows the change)."""
+        if not keys:
+            return {}
+        out: dict[Key, dict[str, Any]] = {}
+        by_kind: dict[str, list[str]] = {}
+        for kind, name in keys:
+            by_kind.setdefault(kind, []).append(name)
+        with self._tx() as conn:
+            for kind, names in by_kind.items():
+                for i in range(0, len(names), 500):
+                    q = sa.select(db.objects.c.name, db.objects.c.spec).where(
+                        db.objects.c.kind == kind, db.objects.c.name.in_(names[i:i + 500]))
+                    out.update({(kind, r.name): json.loads(r.spec) for r in conn.execute(q)})
+        return out
+
+    def all_specs(self, kind: str | None = None) -> dict[Key, dict[str, Any]]:
+        q = sa.select(db.objects.c.kind, db.objects.c.name, db.objects.c.spec)
+        if kind:
+            q = q.where(db.objects.c.kind == kind)
+        with self._tx() as conn:
+            return {(r.kind, r.name): json.loads(r.spec) for r in conn.execute(q)}
+
+    def applied_secret_fingerprints(self) -> dict[Key, dict[str, str]]:
+        q = sa.select(db.objects.c.kind, db.objects.c.name, db.objects.c.secrets).where(
+            db.objects.c.secrets != "{}")
+        with self._tx() as conn:
+            return {(r.kind, r.name): json.loads(r.secrets) for r in conn.execute(q)}
+
+    def history(self, kind: str, name: str) -> list[HistoryEntry]:
+        h, r = db.history, db.revisions
+        q = (sa.select(h.c.revision_id, h.c.operation, h.c.changes, r.c.git_revision,
+                       r.c.applied_at, r.c.applied_by)
+             .join(r, r.c.id == h.c.revision_id)
+             .where(h.c.kind == kind, h.c.name == name).order_by(h.c.revision_id.desc()))
+        with self._tx() as conn:
+            rows = list(conn.execute(q))
+        if not rows:
+            raise NotFound(f"no {kind.lower()} named '{name}' has ever been applied; "
+                           "'civic apply' records it, and 'civic history' lists what was.")
+        return [HistoryEntry(row.revision_id, row.git_revision, row.applied_at, row.applied_by,
+                             row.operation, json.loads(row.changes)) for row in rows]
+
+    # --- writing -------------------------------------------------------------------
+
+    def new_revision(self, *, git_revision: str | None, summary: dict[str, int]) -> int:
+        with self._tx() as conn:
+            result = conn.execute(db.revisions.insert().values(
+                git_revision=git_revision, applied_at=time.time(), applied_by=actor(),
+                summary=json.dumps(summary)))
+            return int(result.inserted_primary_key[0])
+
+    def write(self, revision: int, records: list[dict[str, Any]]) -> None:
+        """Record one unit of change (an environment's actions) in one transaction.
+
+        Each record: kind, name, operation, spec (None to delete), fingerprint,
+        secrets (fingerprints) and changes (for history).
+        """
+        now = time.time()
+        with self._tx() as conn:
+            for rec in records:
+                key_match = (db.objects.c.kind == rec["kind"]) & (db.objects.c.name == rec["name"])
+                conn.execute(db.objects.delete().where(key_match))
+                spec_text = None
+                if rec["spec"] is not None:
+                    spec_text = json.dumps(rec["spec"], sort_keys=True, default=str)
+                    conn.execute(db.objects.insert().values(
+                        kind=rec["kind"], name=rec["name"], spec=spec_text,
+                        fingerprint=rec["fingerprint"], secrets=json.dumps(rec["secrets"], sort_keys=True),
+                        revision_id=revision, applied_at=now))
+                conn.execute(db.history.insert().values(
+                    revision_id=revision, kind=rec["kind"], name=rec["name"],
+                    operation=rec["operation"], spec=spec_text,
+                    changes=json.dumps(rec["changes"], default=str)))
+
+    # --- secrets -------------------------------------------------------------------
+
+    def put_secret(self, scope: str, name: str, *, ciphertext: bytes, fingerprint: str) -> None:
+        with self._tx() as conn:
+            conn.execute(db.secrets.delete().where(
+                (db.secrets.c.scope == scope) & (db.secrets.c.name == name)))
+            conn.execute(db.secrets.insert().values(scope=scope, name=name, ciphertext=ciphertext,
+                                                    fingerprint=fingerprint, updated_at=time.time()))
+
+    def get_secret(self, scope: str, name: str) -> bytes:
+        q = sa.select(db.secrets.c.ciphertext).where(
+            (db.secrets.c.scope == scope) & (db.secrets.c.name == name))
+        with self._tx() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"secret '{name}' of {scope} has no value; set one with "
+                           f"'civic secret set {scope} {name}'.")
+        return bytes(row.ciphertext)
+
+    def list_secrets(self, scope: str | None = None) -> list[SecretInfo]:
+        q = sa.select(db.secrets.c.scope, db.secrets.c.name, db.secrets.c.fingerprint,
+                      db.secrets.c.updated_at).order_by(db.secrets.c.scope, db.secrets.c.name)
+        if scope:
+            q = q.where(db.secrets.c.scope == scope)
+        with self._tx() as conn:
+            return [SecretInfo(r.scope, r.name, r.fingerprint, r.updated_at) for r in conn.execute(q)]
+
+    def secret_fingerprints(self) -> dict[str, dict[str, str]]:
+        """scope → {name: fingerprint}, for every secret with a value."""
+        out: dict[str, dict[str, str]] = {}
+        for info in self.list_secrets():
+            out.setdefault(info.scope, {})[info.name] = info.fingerprint
+        return out
+
+    # --- the lock ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str = APPLY_LOCK, *, timeout: float = 30.0, lease: float = 600.0) -> Iterator[None]:
+        """Hold the named lock; wait up to ``timeout`` seconds, then raise LockTimeout."""
+        holder = actor()
+        deadline = time.monotonic() + timeout
+        while not self._try_lock(name, holder, lease):
+            if time.monotonic() >= deadline:
+                raise LockTimeout(self._lock_message(name, timeout))
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            with self._tx() as conn:
+                conn.execute(db.locks.delete().where(
+                    (db.locks.c.name == name) & (db.locks.c.holder == holder)))
+
+    def _try_lock(self, name: str, holder: str, lease: float) -> bool:
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(db.locks.delete().where(
+                    (db.locks.c.name == name) & (db.locks.c.expires_at < now)))
+                conn.execute(db.locks.insert().values(name=name, holder=holder, acquired_at=now,
+                                                      expires_at=now + lease))
+            return True
+        except sa.exc.IntegrityError:
+            return False
+        except sa.exc.OperationalError as e:  # SQLite: database is locked past busy_timeout
+            if "locked" in str(e):
+                return False
+            raise StoreError(f"the state store at {db.redact(self.state)} failed: {db._reason(e)}.") from e
+
+    def _lock_message(self, name: str, timeout: float) -> str:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(db.locks).where(db.locks.c.name == name)).first()
+        who = f"{row.holder}, since {time.strftime('%H:%M:%S', time.localtime(row.acquired_at))}" \
+            if row else "another process"
+        return (f"another {name} is running ({who}); waited {timeout:g} s. Try again when it "
+                "has finished, or raise --lock-timeout.")

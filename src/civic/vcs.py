@@ -1,0 +1,53 @@
+"""What git says about the estate repository: its revision and what a change touched.
+
+Used by the CLI and the API to stamp applies with the revision they came from and to
+scope a plan to a pull request (``--changed-since REF``). Runs the ``git`` command.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from civic.errors import UsageError
+from civic.plan.actions import Key
+
+
+def _git(root: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, check=False)
+
+
+def revision(root: str) -> str | None:
+    """HEAD's commit, with '-dirty' if the estate's files differ from it; None outside git."""
+    try:
+        head = _git(root, "rev-parse", "HEAD")
+    except FileNotFoundError:
+        return None
+    if head.returncode != 0:
+        return None
+    dirty = _git(root, "status", "--porcelain", "--", ".").stdout.strip()
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def changed_keys(root: str, ref: str) -> set[Key]:
+    """The objects whose files differ between ``ref`` and the working tree."""
+    try:
+        result = _git(root, "diff", "--name-only", "--relative", ref, "--", ".")
+    except FileNotFoundError as e:
+        raise UsageError("--changed-since needs git, which is not installed.") from e
+    if result.returncode != 0:
+        reason = result.stderr.strip().splitlines()[0] if result.stderr.strip() else "unknown"
+        raise UsageError(f"--changed-since '{ref}': git cannot compare with it ({reason}); give "
+                         "a commit, branch or tag of the estate repository.")
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--", ".").stdout
+    return {k for k in map(key_for_path, result.stdout.split() + untracked.split()) if k}
+
+
+def key_for_path(rel: str) -> Key | None:
+    parts = rel.split("/")
+    if rel == "civic.yaml":
+        return ("Platform", "platform")
+    if len(parts) == 2 and parts[0] == "teams" and parts[1].endswith(".yaml"):
+        return ("Team", parts[1].removesuffix(".yaml"))
+    if len(parts) >= 3 and parts[0] == "environments":
+        return ("Environment", parts[1])
+    return None
