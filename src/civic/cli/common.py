@@ -9,14 +9,16 @@ import enum
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from civic.spec import estate as estate_mod
-from civic.store.crypto import SecretBox
-from civic.store.state import StateStore
+
+if TYPE_CHECKING:
+    from civic.store.crypto import SecretBox
+    from civic.store.state import StateStore
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -51,10 +53,14 @@ def civic_dir(root: str) -> str:
 
 
 def open_store(root: str, state: str | None) -> StateStore:
+    from civic.store.state import StateStore  # SQLAlchemy costs 0.25 s to import: only when needed
+
     return StateStore(state or os.path.join(civic_dir(root), "state.db"))
 
 
 def secret_box(root: str) -> SecretBox:
+    from civic.store.crypto import SecretBox
+
     return SecretBox.load(os.path.join(civic_dir(root), "secret.key"))
 
 

@@ -9,13 +9,12 @@ fingerprints differ: so a plan costs in proportion to the change, not to the est
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from civic.plan import actions, diffs
 from civic.plan.actions import Key
+from civic.spec import models
 from civic.spec.estate import Estate
 
 KIND_ORDER = {"Platform": 0, "Team": 1, "Environment": 2}
@@ -37,10 +36,7 @@ class Plan:
         return sum(1 for a in self.actions if a.verb == verb)
 
 
-def fingerprint(spec: Mapping[str, Any]) -> str:
-    """A stable hash of a canonical spec: equal specs, equal fingerprints."""
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+fingerprint = models.fingerprint
 
 
 def changed_keys(desired: Mapping[Key, str], applied: Mapping[Key, str], *,
@@ -110,3 +106,7 @@ def _secret_changes(now: Mapping[str, str], then: Mapping[str, str]) -> tuple[st
 def desired(estate: Estate) -> dict[Key, dict[str, Any]]:
     """Every object of the estate in canonical form, keyed by (kind, name)."""
     return {key: model.canonical() for key, model in estate.objects().items()}
+
+
+def desired_fingerprints(estate: Estate) -> dict[Key, str]:
+    return {key: model.fingerprint() for key, model in estate.objects().items()}

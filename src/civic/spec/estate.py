@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from civic.errors import Problem, SpecError
 from civic.spec import checks, loading, models, yamlpos
@@ -87,13 +87,21 @@ def _estate_paths(root: str) -> list[str]:
     return out
 
 
-def load(root: str) -> Estate:
-    """Read and parse the estate at ``root``; raise SpecError listing every problem."""
-    return parse(read(root), root=root)
+ParseCache = MutableMapping[tuple[str, str], tuple[yamlpos.Document, models.Model]]
 
 
-def parse(texts: Mapping[str, str], *, root: str = ".") -> Estate:
-    """Texts of files (relative paths) in, a checked Estate out. Pure."""
+def load(root: str, *, cache: ParseCache | None = None) -> Estate:
+    """Read and parse the estate at ``root``; raise SpecError listing every problem.
+
+    A long-running caller (the API) passes the same ``cache`` each time, so that only
+    the files whose text changed are parsed again.
+    """
+    return parse(read(root), root=root, cache=cache)
+
+
+def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None = None) -> Estate:
+    """Texts of files (relative paths) in, a checked Estate out. Pure but for ``cache``,
+    which maps (path, text) to the document and model of files that loaded cleanly."""
     problems: list[Problem] = []
     documents: dict[str, yamlpos.Document] = {}
     loaded: dict[str, models.Model] = {}
@@ -117,6 +125,10 @@ def parse(texts: Mapping[str, str], *, root: str = ".") -> Estate:
         if "\x00" in text:
             problems.append(Problem(rel, 0, 0, "", "is not UTF-8 text."))
             continue
+        hit = cache.get((rel, text)) if cache is not None else None
+        if hit is not None:
+            documents[rel], loaded[rel] = hit
+            continue
         doc, found = yamlpos.parse(text, file=rel)
         problems += found
         if doc is None:
@@ -126,6 +138,11 @@ def parse(texts: Mapping[str, str], *, root: str = ".") -> Estate:
         problems += found
         if model is not None and not found:
             loaded[rel] = model
+            if cache is not None:
+                cache[(rel, text)] = (doc, model)
+    if cache is not None:  # forget files that changed or went away
+        for key in [k for k in cache if texts.get(k[0]) != k[1]]:
+            del cache[key]
     estate = _assemble(root, loaded, documents, extra)
     if estate is not None:
         problems += checks.check(estate, present=frozenset(texts))

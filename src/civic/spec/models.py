@@ -12,6 +12,8 @@ so a docstring or ``description`` here is what an editor shows.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import re
 import shlex
 from typing import Annotated, Any, Literal
@@ -37,9 +39,29 @@ class Model(pydantic.BaseModel):
         str_strip_whitespace=True,
     )
 
+    _canonical: dict[str, Any] | None = pydantic.PrivateAttr(None)
+    _fingerprint: str | None = pydantic.PrivateAttr(None)
+
     def canonical(self) -> dict[str, Any]:
-        """The form that is diffed, hashed and stored: camelCase, JSON types, no nulls."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The form that is diffed, hashed and stored: camelCase, JSON types, no nulls.
+
+        Computed once per (frozen) model; callers must not change the dict returned.
+        """
+        if self._canonical is None:
+            self._canonical = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return self._canonical
+
+    def fingerprint(self) -> str:
+        """A stable hash of ``canonical()``: equal specs, equal fingerprints."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.canonical())
+        return self._fingerprint
+
+
+def fingerprint(value: Any) -> str:
+    """The hash of a canonical spec, however it was obtained (a model, or the store)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _dns_label(value: str) -> str:

@@ -23,6 +23,7 @@ except AttributeError:  # pragma: no cover - depends on the build of PyYAML
 Path = tuple[str | int, ...]
 
 _constructor = yaml.constructor.SafeConstructor()
+_STR = "tag:yaml.org,2002:str"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,14 +82,15 @@ def parse(text: str, *, file: str) -> tuple[Document | None, list[Problem]]:
         return None, [Problem(file, 1, 1, "", f"this is not valid YAML: {e}.")]
     if node is None:
         return None, [Problem(file, 1, 1, "", "the file holds no YAML document.")]
-    walker = _Walker(file)
+    walker = _Walker(file, aliases="&" in text)
     data = walker.value(node, (), frozenset())
     return Document(file, data, walker.positions), walker.problems
 
 
 class _Walker:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, aliases: bool) -> None:
         self.file = file
+        self.aliases = aliases  # only a document with anchors can loop
         self.positions: dict[Path, tuple[int, int]] = {}
         self.problems: list[Problem] = []
 
@@ -97,20 +99,24 @@ class _Walker:
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, dotted(path), message))
 
     def value(self, node: yaml.Node, path: Path, seen: frozenset[int]) -> Any:
-        self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if id(node) in seen:
-            self._problem(node, path, "this alias refers to itself; write the value out instead.")
-            return None
+        mark = node.start_mark
+        self.positions.setdefault(path, (mark.line + 1, mark.column + 1))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:  # most values: skip the constructor's dispatch
+                return node.value
+            try:
+                return _constructor.construct_object(node, deep=True)
+            except yaml.constructor.ConstructorError as e:
+                self._problem(node, path, f"this value cannot be read: {e.problem}.")
+                return None
+        if self.aliases:
+            if id(node) in seen:
+                self._problem(node, path, "this alias refers to itself; write the value out instead.")
+                return None
+            seen = seen | {id(node)}
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, seen | {id(node)})
-        if isinstance(node, yaml.SequenceNode):
-            inner = seen | {id(node)}
-            return [self.value(item, path + (i,), inner) for i, item in enumerate(node.value)]
-        try:
-            return _constructor.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as e:
-            self._problem(node, path, f"this value cannot be read: {e.problem}.")
-            return None
+            return self._mapping(node, path, seen)
+        return [self.value(item, path + (i,), seen) for i, item in enumerate(node.value)]
 
     def _mapping(self, node: yaml.MappingNode, path: Path, seen: frozenset[int]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -119,7 +125,7 @@ class _Walker:
                 self._problem(key_node, path, "a key must be a plain string, not a list or mapping.")
                 continue
             key = key_node.value
-            if key_node.tag != "tag:yaml.org,2002:str" and key_node.style is None:
+            if key_node.tag != _STR and key_node.style is None:
                 key = str(_constructor.construct_object(key_node))
             child = path + (key,)
             if key in out:

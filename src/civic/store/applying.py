@@ -45,7 +45,7 @@ def _current_secrets(estate: Estate, store: StateStore) -> dict[Key, dict[str, s
 def plan(estate: Estate, store: StateStore, *, only: Collection[Key] | None = None,
          allow_delete_production: bool = False, revision: str | None = None) -> planning.Plan:
     desired = planning.desired(estate)
-    desired_fp = {k: planning.fingerprint(v) for k, v in desired.items()}
+    desired_fp = planning.desired_fingerprints(estate)
     applied_fp = store.fingerprints()
     changed = planning.changed_keys(desired_fp, applied_fp, only=only)
     return planning.make(

@@ -7,6 +7,7 @@ with a busy timeout, so a second writer waits instead of failing at once.
 from __future__ import annotations
 
 import os
+import time
 
 import sqlalchemy as sa
 
@@ -83,19 +84,26 @@ def connect(state: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
-    try:
-        metadata.create_all(engine)
-    except sa.exc.SQLAlchemyError as e:
-        raise StoreError(f"cannot open the state store at {redact(state)}: {_reason(e)}. "
-                         "Check the path or URL given with --state.") from e
-    return engine
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            return engine
+        except sa.exc.SQLAlchemyError as e:
+            # Two processes creating the schema at once: the loser sees "already exists",
+            # or on SQLite a read-to-write upgrade that fails at once with "locked".
+            if attempt < 4 and any(w in str(e) for w in ("already exists", "duplicate key", "locked")):
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise StoreError(f"cannot open the state store at {redact(state)}: {_reason(e)}. "
+                             "Check the path or URL given with --state.") from e
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API types
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
