@@ -5,14 +5,17 @@ Commands stay thin: parse options, call a core function or the store, print.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from civic.spec import estate as estate_mod
 
@@ -66,6 +69,18 @@ def secret_box(root: str) -> SecretBox:
 
 def load_estate(root: str) -> estate_mod.Estate:
     return estate_mod.load(root)
+
+
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on the terminal (none when output is redirected); yields a callback."""
+    if not err.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def print_json(value: Any) -> None:

@@ -94,9 +94,10 @@ def apply(
     only = vcs.changed_keys(root, changed_since) if changed_since else None
     store = common.open_store(root, state)
     try:
-        done = applying.apply(loaded, store, only=only, revision=vcs.revision(root),
-                              allow_delete_production=allow_delete_production,
-                              lock_timeout=lock_timeout)
+        with common.progress("applying") as on_progress:
+            done = applying.apply(loaded, store, only=only, revision=vcs.revision(root),
+                                  allow_delete_production=allow_delete_production,
+                                  lock_timeout=lock_timeout, on_progress=on_progress)
     finally:
         store.close()
     if output is common.Output.json:

@@ -9,7 +9,7 @@ result and reports no changes), then writes each environment in its own transact
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from civic.errors import PlanError
 from civic.plan import planning, rendering
@@ -56,7 +56,9 @@ def plan(estate: Estate, store: StateStore, *, only: Collection[Key] | None = No
 
 def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = None,
           allow_delete_production: bool = False, revision: str | None = None,
-          lock_timeout: float = 30.0) -> Applied:
+          lock_timeout: float = 30.0,
+          on_progress: Callable[[int, int], None] | None = None) -> Applied:
+    """Apply the estate; ``on_progress(done, total)`` is called after each object."""
     with store.lock(timeout=lock_timeout):
         p = plan(estate, store, only=only, allow_delete_production=allow_delete_production,
                  revision=revision)
@@ -74,4 +76,6 @@ def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = N
                 "secrets": secrets.get(action.key, {}),
                 "changes": rendering.change_lines(action),
             }])
+            if on_progress is not None:
+                on_progress(p.actions.index(action) + 1, len(p.actions))
         return Applied(p, revision_id)
