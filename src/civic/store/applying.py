@@ -68,7 +68,7 @@ def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = N
             return Applied(p, None)
         revision_id = store.new_revision(git_revision=revision, summary=rendering.summary(p))
         secrets = _current_secrets(estate, store)
-        for action in p.actions:
+        for done, action in enumerate(p.actions, start=1):
             spec = getattr(action, "spec", None)
             store.write(revision_id, [{
                 "kind": action.kind, "name": action.name, "operation": action.verb,
@@ -77,5 +77,5 @@ def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = N
                 "changes": rendering.change_lines(action),
             }])
             if on_progress is not None:
-                on_progress(p.actions.index(action) + 1, len(p.actions))
+                on_progress(done, len(p.actions))
         return Applied(p, revision_id)
