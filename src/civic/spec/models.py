@@ -98,6 +98,17 @@ def _secret_name(value: str) -> str:
 
 SecretName = Annotated[str, pydantic.AfterValidator(_secret_name)]
 
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"'{value}' is not a duration; write it as Prometheus does, e.g. '30s', '5m' or '1h30m'")
+    return value
+
+
+Duration = Annotated[str, pydantic.AfterValidator(_duration)]
+
 
 class Metadata(Model):
     name: Name = Field(description="The object's name: a DNS label, at most 63 characters.")
@@ -262,7 +273,7 @@ class AlertRule(Model):
 
     alert: str
     expr: str
-    for_: str | None = Field(None, alias="for")
+    for_: Duration | None = Field(None, alias="for")
     severity: Literal["critical", "warning", "info"] = "warning"
     summary: str | None = None
     description: str | None = None
@@ -353,6 +364,15 @@ class Resources(Model):
     request_memory: Memory | None = None
 
 
+class AlertSettings(Model):
+    """Thresholds of the default alert rules for one service (issue: see and route)."""
+
+    error_rate_percent: float = Field(5.0, gt=0, le=100, description="Share of 5xx responses that alerts.")
+    latency_p95_seconds: float = Field(1.0, gt=0, description="p95 response time that alerts.")
+    down_for: Duration = Field("10s", description="How long with no ready replica before 'down' fires.")
+    disabled: list[str] = Field(default_factory=list, description="Default alerts to leave out, by name.")
+
+
 class ServiceSpec(Model):
     image: str | None = Field(None, description="The container image, for the Kubernetes backend.")
     run: Run | None = None
@@ -367,6 +387,7 @@ class ServiceSpec(Model):
     resources: Resources = Resources()
     metrics_path: str | None = None
     alert_rules: list[AlertRule] = Field(default_factory=list)
+    alerts: AlertSettings = AlertSettings()
 
 
 class Service(Model):
