@@ -12,6 +12,8 @@ from civic.cli import common
 from civic.cli.common import OutputOption
 from civic.importers import importing, report
 
+SHOWN_PER_KIND = 4
+
 app = typer.Typer(no_args_is_help=True, help="Import an estate kept in another layout.")
 
 
@@ -49,6 +51,12 @@ def _print_human(found: report.Report) -> None:
         common.out.print(line, markup=False)
     table = report.normalisation_table(found)
     if table:
-        common.out.print("Normalisations (kind: from → to, count):")
-        for kind, original, value, count in table:
+        common.out.print("Normalisations, most frequent of each kind (kind: from → to, count):")
+    shown: dict[str, int] = {}
+    for kind, original, value, count in table:
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] <= SHOWN_PER_KIND:
             common.out.print(f"  {kind}: {original} → {value} ({count})", markup=False)
+    hidden = sum(max(0, n - SHOWN_PER_KIND) for n in shown.values())
+    if hidden:
+        common.out.print(f"  ... and {hidden} more; every one is in {importing.REPORT_MD}.")

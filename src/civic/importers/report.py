@@ -180,6 +180,8 @@ def to_markdown(report: Report) -> str:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
     return "(empty)" if value in ("", None) else str(value)
 
 
