@@ -75,13 +75,14 @@ class Namespace:
 def read_namespace(*, cluster: str, folder: str, files: Mapping[str, str]) -> Namespace:
     """Read one namespace folder; ``files`` maps paths relative to it to their texts."""
     name = normalise.to_name(folder)
+    if not normalise.is_name(name):
+        ns = Namespace(folder, cluster)
+        ns.failed = f"the folder name '{folder}' cannot be made a Civic name; rename the folder"
+        return ns
     ns = Namespace(name, cluster)
     if name != folder:
         ns.normalised("", 0, "metadata.name", "environment-id", folder, name,
                       f"the folder name '{folder}' is not a Civic name")
-    if not normalise.is_name(name):
-        ns.failed = f"the folder name '{folder}' cannot be made a Civic name"
-        return ns
     parts: list[tuple[str, documents.Part]] = []
     for rel, text in sorted(files.items()):
         if "\x00" in text:
