@@ -17,9 +17,6 @@ from civic.importers import importing
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "moj-environments")
-FIXTURES = os.path.join(HERE, "fixtures")
-CPE_FIXTURE = os.path.join(FIXTURES, "cpe")
-LIVE = "live.cloud-platform.service.justice.gov.uk"
 
 
 @pytest.fixture(scope="session")

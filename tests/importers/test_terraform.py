@@ -8,9 +8,8 @@ import pytest
 
 from civic.importers import terraform
 
-from conftest import CPE_FIXTURE, LIVE  # noqa: F401 - tests/importers/conftest.py
-
-RESOURCES = os.path.join(CPE_FIXTURE, "namespaces", LIVE, "apply-dev", "resources")
+RESOURCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "cpe", "namespaces",
+                         "live.cloud-platform.service.justice.gov.uk", "apply-dev", "resources")
 
 
 def _read(name: str) -> str:
