@@ -278,6 +278,18 @@ class AlertRule(Model):
     summary: str | None = None
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] | None = Field(
+        None, description="Other annotations (runbook_url, dashboard_url ...), passed on as written.")
+
+
+class ScrapeTarget(Model):
+    """Metrics the platform's Prometheus scrapes from the environment (a ServiceMonitor)."""
+
+    name: Name
+    selector: dict[str, str] = Field(default_factory=dict, description="Labels of the services to scrape.")
+    port: str = Field(description="The port's name or number.")
+    path: str = "/metrics"
+    interval: str | None = Field(None, description="How often, e.g. '15s'.")
 
 
 class EnvironmentSpec(Model):
@@ -301,6 +313,7 @@ class EnvironmentSpec(Model):
     variables: dict[str, str] = Field(default_factory=dict,
                                       description="Variables for every service; may use ${...} references.")
     alert_rules: list[AlertRule] = Field(default_factory=list)
+    scrape: list[ScrapeTarget] | None = Field(None, description="Extra metrics endpoints to scrape.")
 
     @pydantic.field_validator("hosts", mode="before")
     @classmethod
