@@ -41,6 +41,7 @@ def changed_estate(cli, estate_dir):
     _edit(estate_dir, "environments/opg-lpa-test/environment.yaml", "name: opg-lpa-dev", "name: opg-lpa-test")
     _edit(estate_dir, "environments/opg-lpa-test/environment.yaml", "development", "test")
     shutil.rmtree(os.path.join(estate_dir, "environments", "hmpps-book-visit-dev"))
+    _edit(estate_dir, "teams/laa-apply.yaml", "      severities: [critical]\n", "      severities: [critical, warning]\n")
     return estate_dir
 
 
@@ -65,8 +66,13 @@ def test_plan_renderings_match_golden_files(cli, changed_estate, output, golden)
 def test_json_plan_is_documented_shape(cli, changed_estate):
     body = json.loads(cli("plan", "--estate", changed_estate, "-o", "json").out)
     assert body["formatVersion"] == 1
-    assert body["summary"] == {"create": 1, "update": 1, "delete": 1, "unchanged": 10}
-    update = next(c for c in body["changes"] if c["action"] == "update")
+    assert body["summary"] == {"create": 1, "update": 2, "delete": 1, "unchanged": 9}
+    assert body["routing"] == [
+        "alerts for environment laa-apply-dev will now go to: critical, warning → #apply-dev (laa-apply/apply-dev)",
+        "alerts for environment laa-apply-staging will now go to: critical, warning → #apply-dev (laa-apply/apply-dev)",
+        "alerts for environment opg-lpa-test will now go to: team opg-lpa has no channel for this "
+        "environment: alerts reach Civic only"]
+    update = next(c for c in body["changes"] if c["action"] == "update" and c["kind"] == "Environment")
     paths = {f["path"]: f for f in update["fields"]}
     assert paths["spec.quota.cpu"] == {"path": "spec.quota.cpu", "operation": "change", "old": "2", "new": "3"}
     assert paths["secrets.api-key"]["new"] == "(secret changed)"

@@ -11,6 +11,7 @@ from civic import vcs
 from civic.cli import common
 from civic.cli.common import EstateOption, OutputOption, PlanOutput, StateOption
 from civic.errors import SpecError, UsageError
+from civic.observability import routing
 from civic.plan import actions, planning, rendering
 from civic.store import applying
 
@@ -51,19 +52,21 @@ def plan(
     try:
         result = applying.plan(loaded, store, only=only, revision=vcs.revision(root),
                                allow_delete_production=allow_delete_production)
+        alert_routes = routing.changes(result, loaded, store.specs({a.key for a in result.actions}))
     finally:
         store.close()
     if output is PlanOutput.json:
-        print(rendering.to_json(result), end="")
+        print(rendering.to_json(result, routing=alert_routes), end="")
     elif output is PlanOutput.markdown:
-        print(rendering.to_markdown(result), end="")
+        section = "#### Alert routing\n\n" + "\n".join(f"- {line}" for line in alert_routes)
+        print(rendering.to_markdown(result, sections=[section] if alert_routes else []), end="")
     else:
-        render_human(result)
+        render_human(result, routing=alert_routes)
     if result.refused:
         raise typer.Exit(1)
 
 
-def render_human(result: planning.Plan) -> None:
+def render_human(result: planning.Plan, *, routing: tuple[str, ...] | list[str] = ()) -> None:
     for action in result.actions:
         colour = {"create": "green", "update": "yellow", "delete": "red"}[action.verb]
         tag = " [bold red](production)[/]" if action.verb == "delete" and \
@@ -71,6 +74,9 @@ def render_human(result: planning.Plan) -> None:
         common.out.print(f"[{colour}]{action.verb}[/] {action.kind.lower()} [bold]{action.name}[/]{tag}")
         for line in rendering.change_lines(action) if action.verb == "update" else []:
             common.out.print(f"    {line}", markup=False)
+    for line in routing:
+        common.out.print("[cyan]routing:[/] ", end="")
+        common.out.print(line, markup=False)
     for refusal in result.refused:
         common.out.print(f"[bold red]refused:[/] {refusal}")
     counts = rendering.summary(result)
