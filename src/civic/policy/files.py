@@ -81,7 +81,7 @@ def _policy(model: documents.PolicyDocument, doc: yamlpos.Document) -> tuple[Pol
         if kind not in subjects.KINDS:
             problems.append(doc.problem(("spec", "appliesTo", i), (
                 f"'{kind}' is not a kind policies can judge; use one of "
-                f"{', '.join(subjects.KINDS)}{_suggest(kind, subjects.KINDS)}.")))
+                f"{', '.join(subjects.KINDS)}{_suggest(kind, subjects.KINDS) or '.'}")))
     problems += _compiles(doc, ("spec", "expression"), spec.expression)
     problems += _compiles(doc, ("spec", "when"), spec.when)
     policy = Policy(model.metadata.name, spec.description, tuple(spec.applies_to), spec.message,
@@ -96,8 +96,8 @@ def _override(model: documents.OverrideDocument, doc: yamlpos.Document) -> tuple
     problems = []
     if name not in builtin:
         problems.append(doc.problem(("metadata", "name"), (
-            f"there is no built-in policy '{name}' to override{_suggest(name, builtin)}; "
-            "'civic policy list' shows them.")))
+            f"there is no built-in policy '{name}' to override ('civic policy list' shows them)"
+            f"{_suggest(name, builtin) or '.'}")))
     else:
         for key in spec.params:
             if key not in builtin[name].params:
