@@ -16,7 +16,7 @@ from civic import policy
 from civic.cli import common
 from civic.cli.common import EstateOption, OutputOption, StateOption
 from civic.errors import NotFound, Problem, SpecError
-from civic.policy import audit as audit_mod
+from civic.policy import auditing
 from civic.policy import files, rendering, suites
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
@@ -156,7 +156,7 @@ def audit(estate: str = EstateOption, state: str = StateOption,
     finally:
         store.close()
     report = policy.audit(specs, policies=chosen, today=datetime.date.today())
-    groups = audit_mod.by_policy(report)
+    groups = auditing.by_policy(report)
     if output is common.Output.json:
         common.print_json({"auditedAt": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                            "objects": len(specs), "summary": report.counts(), "notes": list(report.notes),

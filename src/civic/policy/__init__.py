@@ -8,7 +8,7 @@ suites. See docs/policies.md. Pure: values in, verdicts out.
 
 from __future__ import annotations
 
-from civic.policy import audit as _audit
+from civic.policy import auditing as _audit
 from civic.policy import deploys as _deploys
 from civic.policy import estate as _estate
 from civic.policy import library as _library

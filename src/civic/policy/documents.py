@@ -66,8 +66,15 @@ class Case(models.Model):
     object: dict[str, Any] | None = None
     objects: list[dict[str, Any]] | None = Field(None, description="Several objects (estate-wide checks).")
     environment: dict[str, Any] | None = Field(None, description="The environment a Service runs in.")
-    violations: int | Literal["yes", "no"] = Field(description="How many violations: a number, yes or no.")
+    violations: int | str = Field(description="How many violations: a number, yes or no.")
     message: str | None = Field(None, description="A regular expression every violation must match.")
+
+    @pydantic.field_validator("violations")
+    @classmethod
+    def _count(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and value not in ("yes", "no"):
+            raise ValueError(f"must be a number, 'yes' or 'no', got '{value}'")
+        return value
 
     @pydantic.model_validator(mode="after")
     def _has_objects(self) -> Case:
