@@ -5,7 +5,8 @@
 costs far more). :func:`context` builds one CEL context per subject, which every
 policy for that subject reuses; ``params`` is looked up per policy, so switching
 policies does not convert the object again. Extra functions: ``memory_bytes("512Mi")``
-and ``cpu_millicores("500m")``, since CEL has no Kubernetes quantities here.
+and ``cpu_millicores("500m")``, since CEL has no Kubernetes quantities here, and
+``lower(s)``.
 Called by :mod:`civic.policy.evaluation` and :mod:`civic.policy.files`. Pure.
 """
 
@@ -56,7 +57,16 @@ def _cpu_millicores(value: Any) -> int:
     return quantities.millicores(str(value))
 
 
-FUNCTIONS = {"memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores}
+def _lower(value: Any) -> str:
+    return str(value).lower()
+
+
+# lower() because a case-insensitive regular expression is compiled again on every call
+FUNCTIONS = {"memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores, "lower": _lower}
+
+
+LAZY = ("environment", "platform")
+"""Variables converted only when an expression names them: most policies use neither."""
 
 
 class Context:
@@ -64,11 +74,16 @@ class Context:
 
     def __init__(self, variables: Mapping[str, Any]) -> None:
         self._params: Mapping[str, Any] = {}
-        self._cel = cel.Context(variables=dict(variables), functions=FUNCTIONS)
+        # a resolver's None means "not mine": null values stay eager
+        self._lazy = {k: v for k, v in variables.items() if k in LAZY and v is not None}
+        eager = {k: v for k, v in variables.items() if k not in self._lazy}
+        self._cel = cel.Context(variables=eager, functions=FUNCTIONS)
         self._cel.set_variable_resolver(self._resolve)
 
     def _resolve(self, name: str) -> Any:
-        return self._params if name == "params" else None
+        if name == "params":
+            return self._params
+        return self._lazy.get(name)
 
     def run(self, program: cel.Program, params: Mapping[str, Any]) -> Any:
         """The value of ``program``; raises ExpressionError if it fails on these values."""

@@ -99,8 +99,10 @@ BUILTIN: tuple[Policy, ...] = (
         "the value is never written in a file.", ENV + SERVICE,
         "variable '{item}' looks like a secret and its value is written inline; store the value "
         "with 'civic secret set' and write ${secrets.<name>} instead.",
-        expression="variables.filter(k, k.matches(params.secretNames) && !variables[k].contains('${'))",
-        params={"secretNames": "(?i)(password|passwd|secret|token|api_?key|private_?key|credential)"},
+        expression="variables.filter(k, !variables[k].contains('${') && "
+                   "params.secretWords.exists(w, lower(k).contains(w)))",
+        params={"secretWords": ["password", "passwd", "secret", "token", "apikey", "api_key",
+                                "private_key", "credential", "_key"]},
         field="spec"),
     Policy(
         "proxy-snippets-blocked", "No annotation injects configuration into the shared proxy "
