@@ -155,3 +155,16 @@ def test_the_written_estate_loads_with_the_platform_vocabulary(corpus_import):
     for env in loaded.environments.values():
         assert env.spec.team in loaded.teams
     assert report.problems == []
+
+
+def test_a_namespace_that_breaks_a_deny_policy_is_imported_with_a_dated_exception(corpus_import):
+    """grc-dev says is-production "true" but environment-name "development": imported as it is,
+    exempt from production-flag for 90 days, the reason quoting the policy, and reported."""
+    dest, report = corpus_import
+    (exception,) = _env(dest, "grc-dev")["spec"]["policyExceptions"]
+    assert exception["policy"] == "production-flag"
+    assert "imported as it was from cloud-platform-environments: spec.production is True but " \
+           "spec.environmentName is 'development'" in exception["reason"]
+    found = [n for n in report.normalisations if n.kind == "policy-exception"]
+    assert sorted(n.namespace for n in found) == ["grc-dev", "hmpps-accredited-programmes-prod"]
+    assert "policyExceptions" not in _env(dest, "contact-moj-production")["spec"]

@@ -46,6 +46,7 @@ CASES = [
     ("unknown-field-list", ENV, _replace("  production: false", "  production: false\n  colour: blue"),
      f"{ENV}:13:3: spec.colour: unknown field 'colour'; the fields here are: access, alertRules, "
      "application, backingServices, businessUnit, environmentName, hosts, limits, network, owner, "
+     "policyExceptions, "
      "production, quota, reviewAfter, scrape, secrets, serviceArea, sourceCode, team, teamChannel, variables."),
     ("missing-field", ENV, _replace("  application: Apply for civil legal aid\n", ""),
      f"{ENV}:5:1: spec.application: required field 'application' is missing."),

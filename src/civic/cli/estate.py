@@ -9,10 +9,12 @@ from rich.table import Table
 
 from civic import vcs
 from civic.cli import common
+from civic.cli import policy as policy_cli
 from civic.cli.common import EstateOption, OutputOption, PlanOutput, StateOption
-from civic.errors import SpecError, UsageError
+from civic.errors import PolicyDenied, SpecError, UsageError
 from civic.observability import routing
 from civic.plan import actions, planning, rendering
+from civic.policy import rendering as policy_rendering
 from civic.store import applying
 
 KINDS = {"environment": "Environment", "team": "Team", "platform": "Platform"}
@@ -28,12 +30,17 @@ def validate(estate: str = EstateOption, output: common.Output = OutputOption) -
             common.print_json({"valid": False, "problems": [p.as_dict() for p in e.problems]})
             raise typer.Exit(1) from None
         raise
+    report = policy_cli.estate_report(loaded)
     if output is common.Output.json:
         common.print_json({"valid": True, "teams": len(loaded.teams),
-                           "environments": len(loaded.environments), "problems": []})
-        return
-    common.out.print(f"[green]✓[/] the estate is valid: {len(loaded.teams)} teams, "
-                     f"{len(loaded.environments)} environments.")
+                           "environments": len(loaded.environments), "problems": [],
+                           "policy": report.as_dict()})
+    else:
+        common.out.print(f"[green]✓[/] the estate is valid: {len(loaded.teams)} teams, "
+                         f"{len(loaded.environments)} environments.")
+        policy_cli.print_report(report)
+    if report.denied:
+        raise typer.Exit(1)
 
 
 def plan(
@@ -47,6 +54,7 @@ def plan(
     """Show what apply would change, object by object and field by field."""
     root = common.estate_root(estate)
     loaded = common.load_estate(root)
+    report = policy_cli.estate_report(loaded)
     only = vcs.changed_keys(root, changed_since) if changed_since else None
     store = common.open_store(root, state)
     try:
@@ -56,13 +64,16 @@ def plan(
     finally:
         store.close()
     if output is PlanOutput.json:
-        print(rendering.to_json(result, routing=alert_routes), end="")
+        print(rendering.to_json(result, policy=report.as_dict(), routing=alert_routes), end="")
     elif output is PlanOutput.markdown:
-        section = "#### Alert routing\n\n" + "\n".join(f"- {line}" for line in alert_routes)
-        print(rendering.to_markdown(result, sections=[section] if alert_routes else []), end="")
+        sections = [policy_rendering.markdown(report)]
+        if alert_routes:
+            sections.append("#### Alert routing\n\n" + "\n".join(f"- {line}" for line in alert_routes))
+        print(rendering.to_markdown(result, sections=sections), end="")
     else:
         render_human(result, routing=alert_routes)
-    if result.refused:
+        policy_cli.print_report(report)
+    if result.refused or report.denied:
         raise typer.Exit(1)
 
 
@@ -97,6 +108,9 @@ def apply(
     """Record the estate as the desired state, in one transaction per object."""
     root = common.estate_root(estate)
     loaded = common.load_estate(root)
+    report = policy_cli.estate_report(loaded)
+    if report.denied:
+        raise PolicyDenied(report.denial_message())
     only = vcs.changed_keys(root, changed_since) if changed_since else None
     store = common.open_store(root, state)
     try:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime
 from typing import Any
 
 import yaml
 
+from civic import policy
 from civic.errors import SpecError
 from civic.importers import normalise
 from civic.importers.moj import Namespace
-from civic.importers.report import DEFAULT, MAPPED, Entry, NamespaceResult, Report
+from civic.importers.report import DEFAULT, MAPPED, Entry, NamespaceResult, Normalisation, Report
 from civic.spec import estate, models
 
 HEADER = ("# Written by 'civic import cloud-platform-environments'{origin}.\n"
@@ -32,8 +34,10 @@ class Result:
     report: Report
 
 
-def assemble(namespaces: list[Namespace], *, source: str, platform_name: str = "imported") -> Result:
+def assemble(namespaces: list[Namespace], *, source: str, platform_name: str = "imported",
+             today: datetime.date | None = None) -> Result:
     report = Report(source=source)
+    today = today or datetime.date.today()
     kept = _unique(namespaces, report)
     units = normalise.business_units(ns.spec["businessUnit"] for ns in kept)
     for ns in kept:
@@ -54,6 +58,9 @@ def assemble(namespaces: list[Namespace], *, source: str, platform_name: str = "
             break
         dropped.update(failures)
         _forget(kept, set(failures))
+    live = [ns for ns in kept if ns.name not in dropped]
+    if live and _exempt_denials(live, texts, today=today):
+        texts = _texts(live, platform_name=platform_name, report=report)
     report.entries += _team_collisions(kept, dropped)
     for ns in kept:
         report.entries += ns.entries
@@ -158,6 +165,31 @@ def _failures(texts: dict[str, str]) -> tuple[dict[str, str], list[str]]:
         return {name: "civic validate would fail: " + "; ".join(found)
                 for name, found in by_env.items()}, other
     return {}, []
+
+
+EXEMPTION_DAYS = 90
+
+
+def _exempt_denials(live: list[Namespace], texts: dict[str, str], *, today: datetime.date) -> bool:
+    """A namespace that breaks a deny policy is imported as it is, with a dated exception
+    that names the problem, so that the estate validates and the plan keeps showing it."""
+    verdicts = policy.check_estate(estate.parse(texts), today=today).verdicts
+    by_name = {ns.name: ns for ns in live}
+    expires = today + datetime.timedelta(days=EXEMPTION_DAYS)
+    found = False
+    for verdict in verdicts:
+        ns = by_name.get(verdict.name)
+        if not verdict.denied or verdict.kind != "Environment" or ns is None:
+            continue
+        message = " ".join(verdict.messages)
+        ns.spec.setdefault("policyExceptions", []).append({
+            "policy": verdict.policy, "expires": expires.isoformat(),
+            "reason": f"imported as it was from cloud-platform-environments: {message} Fix it at the "
+                      "source, then remove this exception."})
+        ns.normalisations.append(Normalisation(ns.name, verdict.file, verdict.line, "spec.policyExceptions",
+                                               "policy-exception", message, f"exempt until {expires}"))
+        found = True
+    return found
 
 
 # --- texts -----------------------------------------------------------------------------

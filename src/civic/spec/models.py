@@ -292,6 +292,17 @@ class ScrapeTarget(Model):
     interval: str | None = Field(None, description="How often, e.g. '15s'.")
 
 
+class PolicyException(Model):
+    """An exemption from one named policy, with a reason and an expiry date (see docs/policies.md).
+
+    After ``expires`` the exception stops applying and plans say so.
+    """
+
+    policy: str = Field(description="The name of the policy, as 'civic policy list' shows it.")
+    reason: str = Field(min_length=1, description="Why the exemption is needed, in words.")
+    expires: datetime.date = Field(description="The last day it applies (YYYY-MM-DD).")
+
+
 class EnvironmentSpec(Model):
     team: Name = Field(description="The owning team: a file teams/<team>.yaml.")
     business_unit: str = Field(description="One of civic.yaml's businessUnits.")
@@ -314,6 +325,8 @@ class EnvironmentSpec(Model):
                                       description="Variables for every service; may use ${...} references.")
     alert_rules: list[AlertRule] = Field(default_factory=list)
     scrape: list[ScrapeTarget] | None = Field(None, description="Extra metrics endpoints to scrape.")
+    policy_exceptions: list[PolicyException] | None = Field(
+        None, description="Policies this environment (and its services) is exempted from, until a date.")
 
     @pydantic.field_validator("hosts", mode="before")
     @classmethod
@@ -386,6 +399,15 @@ class AlertSettings(Model):
     disabled: list[str] = Field(default_factory=list, description="Default alerts to leave out, by name.")
 
 
+class SecurityContext(Model):
+    """How the service's processes run. Unset means the safe default shown."""
+
+    privileged: bool = Field(False, description="Run with every privilege of the host (policy denies it).")
+    capabilities: list[str] = Field(default_factory=list,
+                                    description="Linux capabilities to add, e.g. NET_BIND_SERVICE.")
+    run_as_non_root: bool = Field(True, description="Refuse to start as root (uid 0).")
+
+
 class ServiceSpec(Model):
     image: str | None = Field(None, description="The container image, for the Kubernetes backend.")
     run: Run | None = None
@@ -401,6 +423,12 @@ class ServiceSpec(Model):
     metrics_path: str | None = None
     alert_rules: list[AlertRule] = Field(default_factory=list)
     alerts: AlertSettings = AlertSettings()
+    security: SecurityContext | None = Field(None, description="Privileges; unset means the safe defaults.")
+    exposure: Literal["router", "internal", "loadBalancer", "nodePort"] | None = Field(
+        None, description="How it is reached: through the platform's router (the default), only "
+                          "inside the environment, or around the router (policy denies those).")
+    policy_exceptions: list[PolicyException] | None = Field(
+        None, description="Policies this service is exempted from, until a date.")
 
 
 class Service(Model):

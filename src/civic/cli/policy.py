@@ -1,0 +1,175 @@
+"""``civic policy list|explain|test|audit``, and the policy report that validate, plan and apply print.
+
+Thin: each command reads files or the store, calls :mod:`civic.policy`, and prints.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+
+import typer
+from rich.table import Table
+
+from civic import policy
+from civic.cli import common
+from civic.cli.common import EstateOption, OutputOption, StateOption
+from civic.errors import NotFound, Problem, SpecError
+from civic.policy import auditing
+from civic.policy import files, rendering, suites
+from civic.policy.definitions import PolicySet
+from civic.spec import estate as estate_mod
+
+app = typer.Typer(no_args_is_help=True, help="Guardrails: list, explain, test and audit policies.")
+
+MODE_STYLE = {"deny": "bold red", "warn": "yellow", "audit": "cyan"}
+
+
+def estate_report(loaded: estate_mod.Estate) -> policy.Report:
+    return policy.check_estate(loaded, today=datetime.date.today())
+
+
+def print_report(report: policy.Report) -> None:
+    """The policy part of validate, plan and apply: per environment, then each finding."""
+    common.out.print(f"[bold]Policy:[/] {rendering.summary(report)}.")
+    for env, counts in rendering.per_environment(report):
+        shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        common.out.print(f"  {env or '(platform and teams)':<32} {shown}", markup=False)
+    for v in report.denied + report.warnings:
+        for line in v.lines():
+            common.out.print(f"  [{MODE_STYLE[v.mode.value]}]{v.mode.value:<5}[/] ", end="")
+            common.out.print(line, markup=False)
+    for note in report.notes:
+        common.out.print("  note: ", end="")
+        common.out.print(note, markup=False)
+
+
+def _texts(estate: str | None) -> dict[str, str]:
+    root = common.estate_root(estate)
+    return estate_mod.read(root) if os.path.isdir(root) else {}
+
+
+def _policies(estate: str | None) -> PolicySet:
+    return files.policy_set(_texts(estate))
+
+
+@app.command("list")
+def list_(estate: str = EstateOption, output: common.Output = OutputOption) -> None:
+    """List the policies in force: the built-ins, as the estate changes them, and its own."""
+    chosen = _policies(estate)
+    rows = [{"name": p.name, "mode": p.mode.value, "appliesTo": list(p.applies_to), "origin": p.origin,
+             "description": p.description} for p in chosen.policies]
+    rows += [{"name": n, "mode": "disabled", "appliesTo": [], "origin": "built-in", "description": ""}
+             for n in chosen.disabled]
+    if output is common.Output.json:
+        common.print_json({"policies": rows, "notes": list(chosen.notes)})
+        return
+    table = Table("policy", "mode", "applies to", "from", "description")
+    for r in rows:
+        table.add_row(r["name"], r["mode"], ", ".join(r["appliesTo"]), r["origin"], r["description"])
+    common.out.print(table)
+    for note in chosen.notes:
+        common.out.print(f"override: {note}", markup=False)
+
+
+@app.command()
+def explain(name: str = typer.Argument(..., help="The policy's name."), estate: str = EstateOption,
+            output: common.Output = OutputOption) -> None:
+    """Show one policy: what it asks, its rule, parameters, message, mode and any override."""
+    chosen = _policies(estate)
+    found = chosen.get(name)
+    override = next((o for o in chosen.overrides if o.policy == name), None)
+    if found is None and name not in chosen.disabled:
+        known = ", ".join(p.name for p in chosen.policies)
+        raise NotFound(f"no policy named '{name}'; the policies are: {known}.")
+    builtin = next((p for p in policy.BUILTIN if p.name == name), None)
+    shown = found or builtin
+    assert shown is not None
+    info = {"name": name, "mode": shown.mode.value if found else "disabled", "description": shown.description,
+            "appliesTo": list(shown.applies_to), "when": shown.when, "rule": shown.rule,
+            "params": dict(shown.params), "message": shown.message, "origin": shown.origin,
+            "override": {"file": override.file, "reason": override.reason} if override else None,
+            "suite": f"civic/policy/suites/{name}.yaml" if builtin else None}
+    if output is common.Output.json:
+        common.print_json(info)
+        return
+    for key, value in info.items():
+        if value not in (None, {}, []):
+            text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+            common.out.print(f"[bold]{key}:[/] ", end="")
+            common.out.print(text, markup=False)
+
+
+@app.command()
+def test(
+    directory: str = typer.Argument(None, help="A folder of suites [default: the built-in suites "
+                                    "and the estate's policies/tests/]."),
+    estate: str = EstateOption,
+    output: common.Output = OutputOption,
+) -> None:
+    """Run policy test suites: objects each policy must allow, and must deny."""
+    texts = _texts(estate)
+    chosen = files.policy_set(texts)
+    if directory:
+        suite_texts = _read_dir(directory)
+    else:
+        suite_texts = {**suites.builtin_texts(), **files.suite_files(texts)}
+    results = policy.run_suites(files.suites(suite_texts), chosen)
+    failed = [r for r in results if not r.ok]
+    if output is common.Output.json:
+        common.print_json({"cases": len(results), "failed": len(failed),
+                           "results": [r.__dict__ for r in results]})
+    else:
+        for r in results:
+            common.out.print(str(r), markup=False)
+        colour = "red" if failed else "green"
+        common.out.print(f"[{colour}]{len(results) - len(failed)} of {len(results)} cases passed[/] "
+                         f"in {len(suite_texts)} suites.")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read_dir(directory: str) -> dict[str, str]:
+    if not os.path.isdir(directory):
+        raise NotFound(f"no such folder: {directory}; give a folder of PolicySuite files.")
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith((".yaml", ".yml")):
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                out[os.path.join(directory, name)] = f.read()
+    if not out:
+        raise SpecError([Problem(directory, 0, 0, "", "holds no .yaml suites; write one per policy "
+                                 "(see docs/policies.md).")])
+    return out
+
+
+@app.command()
+def audit(estate: str = EstateOption, state: str = StateOption,
+          output: common.Output = OutputOption) -> None:
+    """Judge everything applied (the store), as Gatekeeper's audit does; exit 1 on deny violations."""
+    root = common.estate_root(estate)
+    chosen = _policies(estate)
+    store = common.open_store(root, state)
+    try:
+        specs = store.all_specs()
+    finally:
+        store.close()
+    report = policy.audit(specs, policies=chosen, today=datetime.date.today())
+    groups = auditing.by_policy(report)
+    if output is common.Output.json:
+        common.print_json({"auditedAt": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                           "objects": len(specs), "summary": report.counts(), "notes": list(report.notes),
+                           "policies": groups})
+    else:
+        common.out.print(f"Audited {len(specs)} applied objects: {rendering.summary(report)}.")
+        for g in groups:
+            if g["totalViolations"]:
+                common.out.print(f"[{MODE_STYLE[g['mode']]}]{g['policy']}[/] ({g['mode']}): "
+                                 f"{g['totalViolations']} violation(s)")
+                for v in g["violations"]:
+                    common.out.print(f"  {v['kind']} {v['name']}: {v['message']}", markup=False)
+        for note in report.notes:
+            common.out.print(f"note: {note}", markup=False)
+    if report.denied:
+        raise typer.Exit(1)
