@@ -13,7 +13,7 @@ import traceback
 
 import typer
 
-from civic.cli import common, estate, scaffold, schema, secret
+from civic.cli import common, estate, kube, scaffold, schema, secret
 from civic.errors import CivicError, SpecError
 
 EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
@@ -32,6 +32,7 @@ app.command()(estate.history)
 app.command()(schema.schema)
 app.add_typer(scaffold.env_app, name="env")
 app.add_typer(secret.app, name="secret")
+kube.register(app)
 
 
 def report(e: CivicError) -> None:
