@@ -50,3 +50,25 @@ def loaded(cluster_estate) -> estate_mod.Estate:
 @pytest.fixture
 def services():
     return [inputs.load_service(WEB), inputs.load_service(WORKER)]
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """The FAKE API server (tests/kubernetes/fakecluster.py) on loopback, with a kubeconfig for it."""
+    import fakecluster
+    cluster = fakecluster.FakeCluster()
+    url = cluster.start()
+    cluster.kubeconfig_path = cluster.kubeconfig(str(tmp_path), url)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def bare_fake(tmp_path):
+    """The FAKE API server without the CRDs (no prometheus-operator, no external-secrets)."""
+    import fakecluster
+    cluster = fakecluster.FakeCluster(crds=False)
+    url = cluster.start()
+    cluster.kubeconfig_path = cluster.kubeconfig(str(tmp_path), url)
+    yield cluster
+    cluster.stop()
