@@ -11,8 +11,10 @@ import asyncio
 import sys
 
 import typer
+from rich.table import Table
 
-from civic.backends.kubernetes import inputs, rendering, targets, validation
+from civic.backends.kubernetes import client as client_mod
+from civic.backends.kubernetes import cluster, inputs, rendering, targets, validation
 from civic.cli import common
 from civic.cli.common import EstateOption
 from civic.errors import SpecError, UsageError
@@ -85,5 +87,123 @@ def render(
         common.err.print(f"✓ {len(objects)} objects valid for Kubernetes {targets.OLDEST} and {targets.NEWEST}.")
 
 
-def run(coroutine):  # small helper shared by the cluster commands
-    return asyncio.run(coroutine)
+EnvOption = typer.Option([], "--env", help="Only this environment (repeatable) [default: all on the cluster].")
+AllOption = typer.Option(False, "--all", help=(
+    "Compare every environment with the cluster, not only those whose rendered digest changed "
+    "(finds drift everywhere; costs requests in proportion to the estate)."))
+
+
+def _renders(loaded: estate_mod.Estate, target: models.Cluster, envs: list[str],
+             service: list[str]) -> list[tuple[rendering.Rendered, bool]]:
+    names = envs or targets.environments_on(loaded, target)
+    if service and len(names) != 1:
+        raise UsageError("--service needs exactly one --env: services belong to one environment.")
+    out = []
+    for name in names:
+        if targets.cluster_of(loaded, name) != target:
+            raise UsageError(f"environment '{name}' does not live on cluster '{target.name}' (see civic.yaml).")
+        services = _services(service, loaded.environments[name])
+        out.append((rendering.render(inputs.desired(loaded, name, services=services), target), bool(service)))
+    return out
+
+
+async def _sync(target: models.Cluster, renders, *, dry_run: bool, everything: bool, whole: bool,
+                allow_delete_production: bool) -> list[cluster.Report]:
+    api = client_mod.Client.from_kubeconfig(context=target.context)
+    try:
+        return await cluster.sync_estate(api, renders, dry_run=dry_run, everything=everything,
+                                         delete_others=whole, allow_delete_production=allow_delete_production)
+    finally:
+        await api.aclose()
+
+
+def _print_reports(reports: list[cluster.Report], *, dry_run: bool, output: common.Output) -> None:
+    if output is common.Output.json:
+        common.print_json([cluster.summary(r) | {"outcomes": [
+            {"object": o.ref, "verb": o.verb, "changes": [str(c) for c in o.changes], "detail": o.detail}
+            for o in r.outcomes if o.verb != "unchanged"]} for r in reports])
+        return
+    colours = {"create": "green", "update": "yellow", "prune": "red", "delete": "red", "foreign": "magenta",
+               "missing-capability": "magenta"}
+    for report in reports:
+        if report.skipped:
+            continue
+        for o in report.outcomes:
+            if o.verb == "unchanged":
+                continue
+            common.out.print(f"[{colours.get(o.verb, 'white')}]{o.verb}[/] {o.ref}", end="")
+            common.out.print(f"  {o.detail}" if o.detail else "", markup=False)
+            for change in o.changes:
+                common.out.print(f"    {'[bold red]drift[/] ' if change.owner else ''}{change}")
+    totals = {verb: sum(r.count(verb) for r in reports) for verb in ("create", "update", "prune", "delete")}
+    skipped = sum(1 for r in reports if r.skipped)
+    drifted = sum(len(r.drift) for r in reports)
+    word = "would" if dry_run else "did"
+    common.out.print(f"{'Plan' if dry_run else 'Applied'}: {word} create {totals['create']}, update "
+                     f"{totals['update']} ({drifted} drifted), prune {totals['prune']}, delete "
+                     f"{totals['delete']}; {skipped} environment(s) unchanged since their last apply.")
+
+
+def _cluster_command(*, dry_run: bool, cluster_name: str | None, envs: list[str], service: list[str],
+                     everything: bool, allow_delete_production: bool, estate: str | None,
+                     output: common.Output) -> None:
+    loaded = common.load_estate(common.estate_root(estate))
+    target = targets.cluster(loaded, cluster_name)
+    renders = _renders(loaded, target, envs, service)
+    reports = asyncio.run(_sync(target, renders, dry_run=dry_run, everything=everything, whole=not envs,
+                                allow_delete_production=allow_delete_production))
+    _print_reports(reports, dry_run=dry_run, output=output)
+    if any(o.verb == "foreign" for r in reports for o in r.outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
+    all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
+    estate: str = EstateOption, output: common.Output = common.OutputOption,
+) -> None:
+    """Show what apply would change on the cluster: creates, updates (with drift), prunes."""
+    _cluster_command(dry_run=True, cluster_name=cluster_name, envs=env, service=service, everything=all_,
+                     allow_delete_production=allow_delete_production, estate=estate, output=output)
+
+
+@app.command()
+def apply(
+    cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
+    all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
+    estate: str = EstateOption, output: common.Output = common.OutputOption,
+) -> None:
+    """Server-side apply the environments to the cluster and prune what is no longer rendered."""
+    _cluster_command(dry_run=False, cluster_name=cluster_name, envs=env, service=service, everything=all_,
+                     allow_delete_production=allow_delete_production, estate=estate, output=output)
+
+
+@app.command()
+def status(
+    cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
+    estate: str = EstateOption, output: common.Output = common.OutputOption,
+) -> None:
+    """The health of every object, judged as Argo CD judges it."""
+    loaded = common.load_estate(common.estate_root(estate))
+    target = targets.cluster(loaded, cluster_name)
+    renders = _renders(loaded, target, env, service)
+
+    async def observe() -> list[tuple[str, cluster.Outcome, tuple]]:
+        api = client_mod.Client.from_kubeconfig(context=target.context)
+        try:
+            return [(r.environment, o, v) for r, _ in renders for o, v in await cluster.status(api, r)]
+        finally:
+            await api.aclose()
+    rows = asyncio.run(observe())
+    if output is common.Output.json:
+        common.print_json([{"environment": e, "object": o.ref, "health": v[0].value, "message": v[1]}
+                           for e, o, v in rows])
+        return
+    table = Table("object", "health", "message")
+    colours = {"healthy": "green", "progressing": "yellow", "suspended": "blue"}
+    for _, o, (verdict, message) in rows:
+        table.add_row(o.ref, f"[{colours.get(verdict.value, 'red')}]{verdict.value}[/]", message)
+    common.out.print(table)
+    if any(v[0].value in ("degraded", "missing") for _, _, v in rows):
+        raise typer.Exit(1)
