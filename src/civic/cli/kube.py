@@ -157,26 +157,23 @@ def _cluster_command(*, dry_run: bool, cluster_name: str | None, envs: list[str]
         raise typer.Exit(1)
 
 
-@app.command()
-def plan(
-    cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
-    all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
-    estate: str = EstateOption, output: common.Output = common.OutputOption,
-) -> None:
-    """Show what apply would change on the cluster: creates, updates (with drift), prunes."""
-    _cluster_command(dry_run=True, cluster_name=cluster_name, envs=env, service=service, everything=all_,
-                     allow_delete_production=allow_delete_production, estate=estate, output=output)
+def _command(*, dry_run: bool, doc: str):
+    def command(
+        cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
+        all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
+        estate: str = EstateOption, output: common.Output = common.OutputOption,
+    ) -> None:
+        _cluster_command(dry_run=dry_run, cluster_name=cluster_name, envs=env, service=service,
+                         everything=all_, allow_delete_production=allow_delete_production, estate=estate,
+                         output=output)
+    command.__doc__ = doc
+    return command
 
 
-@app.command()
-def apply(
-    cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
-    all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
-    estate: str = EstateOption, output: common.Output = common.OutputOption,
-) -> None:
-    """Server-side apply the environments to the cluster and prune what is no longer rendered."""
-    _cluster_command(dry_run=False, cluster_name=cluster_name, envs=env, service=service, everything=all_,
-                     allow_delete_production=allow_delete_production, estate=estate, output=output)
+app.command("plan")(_command(dry_run=True, doc=(
+    "Show what apply would change on the cluster: creates, updates (with drift), prunes.")))
+app.command("apply")(_command(dry_run=False, doc=(
+    "Server-side apply the environments to the cluster and prune what is no longer rendered.")))
 
 
 @app.command()
