@@ -10,6 +10,7 @@ exception (``raise StoreError(...) from e``) so no third-party type escapes.
     ├── StoreError                  the state store could not be read or written
     │   └── LockTimeout             another apply holds the lock (exit code 3)
     ├── SecretError                 a secret could not be stored, read or decrypted
+    ├── BackendError                a backend (a cluster, the local runtime) failed or refused
     ├── NotFound                    a named object does not exist (exit code 4)
     └── UsageError                  the command's words are wrong (exit code 2)
 
@@ -92,6 +93,10 @@ class LockTimeout(StoreError):
 
 class SecretError(CivicError):
     """A secret could not be stored or read."""
+
+
+class BackendError(CivicError):
+    """A backend could not do what was asked; the message says what and what to check."""
 
 
 class NotFound(CivicError):

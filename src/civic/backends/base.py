@@ -55,6 +55,11 @@ class DesiredEnvironment:
     platform: models.Platform
     environment: models.Environment | None
     services: tuple[ServiceRevision, ...] = ()
+    teams: Mapping[str, models.Team] = dataclasses.field(default_factory=dict)
+    """The teams the environment names (owner, access grants): who gets access to it."""
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    """Values of references, keyed ``secrets.<name>`` / ``services.<db>.<attribute>``, for a
+    backend that must place them itself (a development cluster's plain Secret). Often empty."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import traceback
 
 import typer
 
-from civic.cli import common, estate, importer, policy, scaffold, schema, secret
+from civic.cli import common, estate, importer, kube, policy, scaffold, schema, secret
 from civic.errors import CivicError, SpecError
 
 EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
@@ -34,6 +34,7 @@ app.add_typer(scaffold.env_app, name="env")
 app.add_typer(secret.app, name="secret")
 app.add_typer(importer.app, name="import")
 app.add_typer(policy.app, name="policy")
+kube.register(app)
 
 
 def report(e: CivicError) -> None:

@@ -142,6 +142,28 @@ class PlatformDefaults(Model):
                             default_request_cpu="10m", default_request_memory="100Mi")
 
 
+class Cluster(Model):
+    """A Kubernetes cluster that environments can live on (the Kubernetes backend)."""
+
+    name: Name = Field(description="The cluster's name in Civic, e.g. 'live'.")
+    context: str | None = Field(None, description="The kubeconfig context to use [default: the current one].")
+    ingress_class: str = Field("nginx", description="The IngressClass that serves routes.")
+    base_domain: str | None = Field(None, description="Services are served at <service>.<env>.<baseDomain> "
+                                                      "[default: the platform's baseDomain].")
+    kubernetes_version: str = Field("1.30", pattern=r"^1\.[0-9]{2}$",
+                                    description="The Kubernetes version to render for, e.g. '1.30'.")
+    development: bool = Field(False, description="A development cluster: plain Secrets instead of "
+                                                 "ExternalSecrets, values taken from Civic's store.")
+    environments: list[str] = Field(default_factory=list, description=(
+        "Environments that live here: names or shell-style patterns such as 'laa-*'."))
+    ingress_namespace: Name = Field("ingress-controllers",
+                                    description="The ingress controller's namespace (NetworkPolicy).")
+    monitoring_namespace: Name = Field("monitoring", description="Prometheus's namespace (NetworkPolicy).")
+    secret_store: str = Field("civic", description="The ClusterSecretStore ExternalSecrets read from.")
+    cluster_issuer: str = Field("letsencrypt-production",
+                                description="cert-manager's ClusterIssuer for Ingress TLS.")
+
+
 class PlatformSpec(Model):
     base_domain: str = Field("localhost", description="Services are served at <service>.<env>.<baseDomain>.")
     domains: list[str] = Field(default_factory=list,
@@ -151,6 +173,9 @@ class PlatformSpec(Model):
         default_factory=lambda: ["development", "test", "staging", "preproduction", "production"],
         description="Allowed values of environmentName.")
     defaults: PlatformDefaults = PlatformDefaults()
+    clusters: list[Cluster] | None = Field(None, description=(
+        "Kubernetes clusters and the environments on each; environments on none run on the "
+        "local runtime (the default)."))
 
 
 class Platform(Model):

@@ -1,0 +1,142 @@
+"""The objects of one environment on a cluster: Namespace, access, limits, network.
+
+Called by :mod:`civic.backends.kubernetes.rendering`, which adds the services'
+objects (:mod:`.workloads`, :mod:`.monitoring`). Names follow the MoJ Cloud Platform's
+(``limitrange``, ``namespace-quota``, ``allow-ingress-controllers``) so that an estate
+imported from there renders to what it had. Pure: values in, plain dicts out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from civic.backends.kubernetes import ownership
+from civic.spec import models
+
+Obj = dict[str, Any]
+SECRETS = "civic-secrets"
+ROLES = {"admin": "admin", "edit": "edit", "view": "view"}
+
+
+def meta(name: str, namespace: str | None, labels: Mapping[str, str],
+         annotations: Mapping[str, str] | None = None) -> Obj:
+    out: Obj = {"name": name}
+    if namespace:
+        out["namespace"] = namespace
+    out["labels"] = dict(labels)
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
+def namespace(env: models.Environment, cluster: models.Cluster) -> Obj:
+    spec = env.spec
+    version = f"v{cluster.kubernetes_version}"
+    labels = ownership.labels(env.metadata.name) | {
+        ownership.PREFIX + "team": spec.team,
+        ownership.PREFIX + "is-production": str(spec.production).lower(),
+        ownership.PREFIX + "environment-name": spec.environment_name,
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": version,
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+    annotations = {ownership.PREFIX + key: value for key, value in (
+        ("business-unit", spec.business_unit), ("application", spec.application),
+        ("owner", spec.owner), ("source-code", spec.source_code),
+        ("slack-channel", spec.team_channel), ("service-area", spec.service_area),
+        ("review-after", spec.review_after.isoformat() if spec.review_after else None),
+    ) if value}
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": meta(env.metadata.name, None, labels, annotations)}
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:50] or "x"
+
+
+def role_bindings(env: models.Environment, teams: Mapping[str, models.Team]) -> list[Obj]:
+    """One RoleBinding per administering team's group (``github:<team>``) or user."""
+    grants = env.spec.access or [models.AccessGrant(team=env.spec.team)]
+    out: dict[str, Obj] = {}
+    for grant in grants:
+        role = ROLES.get(grant.role, grant.role)
+        if grant.user:
+            subjects = [("User", grant.user, f"user-{_slug(grant.user)}-{role}")]
+        else:
+            team = teams.get(grant.team or "")
+            groups = (team.spec.github_teams if team else []) or [grant.team or ""]
+            subjects = [("Group", f"github:{g}", f"github-{_slug(g)}-{role}") for g in groups]
+        for kind, subject, name in subjects:
+            out[name] = _role_binding(env.metadata.name, name, kind, subject, role)
+    return [out[name] for name in sorted(out)]
+
+
+def _role_binding(env: str, name: str, kind: str, subject: str, role: str) -> Obj:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": meta(name, env, ownership.labels(env)),
+        "subjects": [{"kind": kind, "name": subject, "apiGroup": "rbac.authorization.k8s.io"}],
+        "roleRef": {"kind": "ClusterRole", "name": role, "apiGroup": "rbac.authorization.k8s.io"},
+    }
+
+
+def effective_limits(env: models.Environment, platform: models.Platform) -> models.Limits:
+    own, base = env.spec.limits, platform.spec.defaults.limits
+    return models.Limits(**{field: getattr(own, field) or getattr(base, field)
+                            for field in models.Limits.model_fields})
+
+
+def limit_range(env: models.Environment, platform: models.Platform) -> Obj:
+    limits = effective_limits(env, platform)
+    item: Obj = {"type": "Container"}
+    default = {k: v for k, v in (("cpu", limits.default_cpu), ("memory", limits.default_memory)) if v}
+    request = {k: v for k, v in (("cpu", limits.default_request_cpu),
+                                 ("memory", limits.default_request_memory)) if v}
+    if default:
+        item["default"] = default
+    if request:
+        item["defaultRequest"] = request
+    return {"apiVersion": "v1", "kind": "LimitRange",
+            "metadata": meta("limitrange", env.metadata.name, ownership.labels(env.metadata.name)),
+            "spec": {"limits": [item]}}
+
+
+def resource_quota(env: models.Environment, platform: models.Platform) -> Obj:
+    own, base = env.spec.quota, platform.spec.defaults.quota
+    pick = {field: getattr(own, field) if getattr(own, field) is not None else getattr(base, field)
+            for field in models.Quota.model_fields}
+    hard = {key: str(pick[field]) for key, field in (
+        ("pods", "replicas"), ("count/deployments.apps", "services"),
+        ("limits.cpu", "cpu"), ("limits.memory", "memory")) if pick[field] is not None}
+    return {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": meta("namespace-quota", env.metadata.name, ownership.labels(env.metadata.name)),
+            "spec": {"hard": hard}}
+
+
+def _policy(env: str, name: str, sources: list[Obj] | None) -> Obj:
+    spec: Obj = {"podSelector": {}, "policyTypes": ["Ingress"]}
+    if sources is not None:
+        spec["ingress"] = [{"from": sources}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": meta(name, env, ownership.labels(env)), "spec": spec}
+
+
+def _from_namespace(name: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def network_policies(env: models.Environment, cluster: models.Cluster) -> list[Obj]:
+    """Deny by default; then the same namespace, the ingress controller, monitoring and
+    the environments the spec names (``spec.network.allowFrom``)."""
+    name = env.metadata.name
+    out = [_policy(name, "default-deny", None),
+           _policy(name, "allow-same-namespace", [{"podSelector": {}}])]
+    if env.spec.network.allow_ingress:
+        out.append(_policy(name, "allow-ingress-controllers", [_from_namespace(cluster.ingress_namespace)]))
+    out.append(_policy(name, "allow-monitoring", [_from_namespace(cluster.monitoring_namespace)]))
+    for other in sorted(set(env.spec.network.allow_from)):
+        out.append(_policy(name, f"allow-from-{other}"[:63].rstrip("-"), [_from_namespace(other)]))
+    return out
