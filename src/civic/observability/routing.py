@@ -87,6 +87,8 @@ def alertmanager_config(
     secret_file: Callable[[str, str], str],
     secret_value: Callable[[str, str], str | None],
     link: str | None = None,
+    group_wait: str = GROUP_WAIT,
+    group_interval: str = GROUP_INTERVAL,
 ) -> dict[str, Any]:
     """Alertmanager's configuration. ``secret_file(team, name)`` returns the path of a file
     holding a team secret; ``secret_value(team, name)`` its value, or None if it has none
@@ -107,7 +109,7 @@ def alertmanager_config(
     return {
         "global": {"resolve_timeout": RESOLVE_TIMEOUT},
         "route": {"receiver": CIVIC_RECEIVER, "group_by": ["alertname", "environment", "service"],
-                  "group_wait": GROUP_WAIT, "group_interval": GROUP_INTERVAL,
+                  "group_wait": group_wait, "group_interval": group_interval,
                   "repeat_interval": REPEAT_INTERVAL, "routes": child_routes},
         "inhibit_rules": [{
             "source_matchers": [f'alertname="{rules.SERVICE_DOWN}"'],
