@@ -13,7 +13,7 @@ import traceback
 
 import typer
 
-from civic.cli import common, estate, scaffold, schema, secret
+from civic.cli import common, deploy, estate, scaffold, schema, secret, services, up
 from civic.errors import CivicError, SpecError
 
 EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
@@ -32,6 +32,8 @@ app.command()(estate.history)
 app.command()(schema.schema)
 app.add_typer(scaffold.env_app, name="env")
 app.add_typer(secret.app, name="secret")
+for command in (up.up, up.down, deploy.deploy, deploy.rollback, services.services, services.status, deploy.scale, deploy.restart): app.command()(command)  # noqa: E501
+app.add_typer(up.token_app, name="token")
 
 
 def report(e: CivicError) -> None:
