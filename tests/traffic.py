@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 
@@ -29,6 +30,13 @@ class Traffic:
                     self.failures.append(f"{response.status_code} {response.text[:80]}")
             except httpx.HTTPError as e:
                 self.failures.append(repr(e))
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> None:
+        """Until ``count`` requests have been answered (fails after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while self.ok < count:
+            assert time.monotonic() < deadline, f"only {self.ok} of {count} requests answered"
+            time.sleep(0.01)
 
     def __enter__(self) -> Traffic:
         self.thread.start()
