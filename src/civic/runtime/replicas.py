@@ -42,6 +42,7 @@ class Replica:
     next_probe: float = 0.0  # monotonic
     probing: asyncio.Task | None = None
     reason: str = ""  # the last probe failure
+    ready_at: float = 0.0  # monotonic; 0 until first ready
     adopted: bool = False
     cpu: tuple[float, int] = (0.0, 0)  # (monotonic, ticks) at the last sample
 

@@ -5,8 +5,9 @@ The local backend hands it the desired revision of every service
 second) converges, level-based, on what it is given:
 
 - a replica that exits, or fails its liveness check, is replaced; restarts back off
-  exponentially (0, 0.5, 1, 2 ... 30 s), and three crashes in a minute without the
-  service being ready is *crash-looping*;
+  exponentially (0, 0.5, 1, 2 ... 30 s; a replica that had been ready for 10 s resets
+  the count), and three crashes in a minute without the service being ready is
+  *crash-looping*;
 - readiness gates traffic: a replica joins its service's HAProxy backend only once
   ready, and leaves it while not;
 - a new revision (or a restart) rolls: a new replica must be ready before an old one
@@ -40,6 +41,7 @@ log = logging.getLogger("civic.runtime")
 TICK = 0.1
 CRASH_WINDOW = 60.0
 MAX_BACKOFF = 30.0
+STABLE = 10.0  # a replica that was ready this long before it died was not crash-looping
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -235,6 +237,8 @@ class Supervisor:
                 line = replica.last_error_line()
                 unit.last_problem = f"replica {replica.id} {how}" + (f": {line}" if line else "")
                 log.warning("%s/%s: %s", unit.environment, unit.service, unit.last_problem)
+                if replica.ready_at and now - replica.ready_at >= STABLE:
+                    unit.crashes.clear()
                 self._crashed(unit, now)
 
     def _crashed(self, unit: Unit, now: float) -> None:
@@ -286,7 +290,7 @@ class Supervisor:
         if ready is None:
             replica.readiness_failures, replica.reason = 0, ""
             if replica.phase == "starting":
-                replica.phase = "ready"
+                replica.phase, replica.ready_at = "ready", now
                 self._attach(unit, replica)
             return
         replica.reason = ready
