@@ -109,5 +109,5 @@ def token_create(team: str = typer.Option(None, "--team", help="Limit the token 
         made = client.create_token(team)
     if output is common.Output.json:
         common.print_json(made)
-        return
-    print(made["token"])
+    else:
+        print(made["token"])  # alone on stdout, for scripts: TOKEN=$(civic token create ...)
