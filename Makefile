@@ -15,10 +15,13 @@ deps:
 	bash scripts/system-deps
 
 up: deps venv
-	$(VENV)/bin/civic up --estate examples/estate
+	$(VENV)/bin/civic up --estate examples/estate \
+	  --deploy opg-lpa-dev=examples/services/hello/civic.service.yaml \
+	  --deploy opg-lpa-dev=examples/services/static-site/civic.service.yaml
 
 test: deps venv
 	$(PY) -m pytest -q
 
 bench: venv
 	$(PY) benchmarks/estate_scale.py
+	$(PY) benchmarks/runtime.py

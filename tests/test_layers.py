@@ -16,7 +16,7 @@ SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 LAYERS = {
     "errors": 0, "spec": 1, "plan": 2, "policy": 3, "store": 4, "vcs": 4,
     "runtime": 5, "backends": 5, "services": 5, "observability": 5, "logs": 5, "importers": 5,
-    "reconcile": 6, "api": 7, "client": 8, "cli": 9, "web": 9,
+    "reconcile": 6, "api": 7, "client": 8, "cli": 9, "web": 9, "__main__": 9,
 }
 
 

@@ -45,6 +45,7 @@ class ServiceRevision:
     spec: models.ServiceSpec
     environ: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     replicas: int | None = None  # set by scale or the autoscaler; None: the spec's replicas
+    generation: int = 0  # bumped by `civic restart`: replicas of an older one are replaced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +72,7 @@ class ServiceStatus:
     health: Health
     message: str = ""
     url: str | None = None
+    failed_revision: int | None = None  # a revision that never became ready; the reconciler rolls back
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import traceback
 
 import typer
 
-from civic.cli import common, estate, importer, kube, policy, scaffold, schema, secret
+from civic.cli import common, deploy, estate, importer, kube, policy, scaffold, schema, secret, services, up
 from civic.errors import CivicError, SpecError
 
 EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
@@ -35,6 +35,10 @@ app.add_typer(secret.app, name="secret")
 app.add_typer(importer.app, name="import")
 app.add_typer(policy.app, name="policy")
 kube.register(app)
+for command in (up.up, up.down, deploy.deploy, deploy.rollback, services.services, services.status,
+                deploy.scale, deploy.restart):
+    app.command()(command)
+app.add_typer(up.token_app, name="token")
 
 
 def report(e: CivicError) -> None:

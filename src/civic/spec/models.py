@@ -406,6 +406,10 @@ class Rollout(Model):
     strategy: Literal["rolling", "canary"] = "rolling"
     max_surge: int = Field(1, ge=0)
     max_unavailable: int = Field(0, ge=0)
+    progress_deadline_seconds: float = Field(
+        60.0, gt=0, description="A new revision not ready by then is rolled back.")
+    termination_grace_seconds: float = Field(
+        10.0, ge=0, description="After SIGTERM, how long a replica may take to exit before SIGKILL.")
 
 
 class Resources(Model):

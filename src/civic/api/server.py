@@ -1,0 +1,191 @@
+"""The control plane in one process: the API, the reconcilers and the local runtime.
+
+``civic up`` calls :func:`run`. Start-up order matters for static stability: adopt the
+replicas and HAProxy a previous control plane left running, reconcile every
+environment once (so adopted replicas are wanted, not retired), then supervise and
+serve the API. :meth:`ControlPlane.stop` on ``civic down`` or Ctrl-C stops replicas
+cleanly; if the process is killed instead, replicas and HAProxy keep serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+import uvicorn
+
+from civic.api import app as app_mod
+from civic.errors import UsageError
+from civic.reconcile import deploys, desired, loops
+from civic.runtime import local
+from civic.spec import models
+from civic.store import deployments
+
+log = logging.getLogger("civic")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    run_dir: str
+    port: int = 8080
+    api_port: int = 7470
+    stats_port: int = 8404
+    grace: float = 10.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: the control plane owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # noqa: ANN201 - uvicorn's hook
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn
+        pass
+
+
+class ControlPlane:
+    def __init__(self, ctx: desired.Context, settings: Settings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        platform = desired.platform(ctx)
+        self.backend = local.create(run_dir=settings.run_dir, records=ctx.records, port=settings.port,
+                                    stats_port=settings.stats_port, base_domain=platform.spec.base_domain)
+        self.reconciler = loops.Reconciler(ctx, self.backend)
+        self.stopping = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"ControlPlane(settings={self.settings!r})"
+
+    def url(self, environment: str, service: str) -> str:
+        return self.backend.supervisor.url(environment, service)
+
+    async def describe(self, environment: str, service: str) -> dict:
+        current = self.ctx.records.current_of(environment, service)
+        latest = self.ctx.records.revisions(environment, service)[0]
+        observed = await self.backend.observe(environment)
+        status = next((s for s in observed.services if s.name == service), None)
+        return {
+            "environment": environment, "service": service, "revision": current.revision,
+            "latest": {"revision": latest.revision, "status": latest.status, "message": latest.message},
+            "observedRevision": status.revision if status else None,
+            "desired": status.desired if status else None, "ready": status.ready if status else 0,
+            "health": status.health.value if status else "missing",
+            "message": status.message if status else "", "url": self.url(environment, service),
+        }
+
+    def deploy(self, environment: models.Environment, *, text: str, file: str, overrides: list[str],
+               workdir: str | None, by: str, only_if_changed: bool = False) -> dict:
+        """Check and record one deploy (the API's and ``civic up --deploy``'s)."""
+        env = environment.metadata.name
+        records = self.ctx.records
+        service, doc = deploys.parse(text, file=file, overrides=overrides, workdir=workdir)
+        name = service.metadata.name
+        current = {c.service: c for c in records.current(env)}
+        specs = {n: records.revision(env, n, c.revision).spec for n, c in current.items()}
+        prepared = deploys.prepare(
+            service, environment=environment, platform=desired.platform(self.ctx),
+            others={n: models.Service.model_validate(s).spec for n, s in specs.items()},
+            secret_names={s.name for s in self.ctx.store.list_secrets(env)}, doc=doc,
+            replicas_override={n: c.replicas for n, c in current.items()})
+        if only_if_changed and specs.get(name) == service.canonical():
+            number = current[name].revision
+        else:
+            number = records.add_revision(env, name, spec=service.canonical(), by=by)
+            self.reconciler.trigger(env)
+        return {"environment": env, "service": name, "revision": number, "url": self.url(env, name),
+                "warnings": list(prepared.warnings),
+                "progressDeadlineSeconds": service.spec.rollout.progress_deadline_seconds}
+
+    def replicas(self, environment: str | None) -> list[dict]:
+        return [dataclasses.asdict(r) for r in self.backend.supervisor.replicas(environment)]
+
+    async def start(self) -> int:
+        adopted = await self.backend.adopt()
+        await self.reconciler.reconcile_all()
+        self.backend.start()
+        self.reconciler.start()
+        return adopted
+
+    async def stop(self, *, keep_running: bool = False) -> None:
+        await self.reconciler.aclose()
+        if keep_running:
+            await self.backend.aclose()
+        else:
+            await self.backend.stop_all()
+
+
+@dataclasses.dataclass(frozen=True)
+class StartupDeploy:
+    """``civic up --deploy ENV=FILE``: a service to have running once Civic is up."""
+
+    environment: str
+    path: str
+
+
+async def serve(control: ControlPlane, *, ready: Callable[[ControlPlane, int, list[dict]], None],
+                startup: list[StartupDeploy] = ()) -> None:
+    """Run until ``control.stopping`` is set (signal or ``civic down``), then stop replicas."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, control.stopping.set)
+    config = uvicorn.Config(app_mod.create(control), host="127.0.0.1", port=control.settings.api_port,
+                            log_level="warning", lifespan="off")
+    server = _Server(config)
+    adopted = await control.start()
+    api = asyncio.create_task(server.serve(), name="api")
+    while not server.started and not api.done():
+        await asyncio.sleep(0.02)
+    if api.done():
+        await control.stop(keep_running=True)
+        raise UsageError(f"the API cannot listen on 127.0.0.1:{control.settings.api_port} (is another "
+                         "'civic up' running?); choose another port with --api-port.")
+    try:
+        deployed = await _deploy_at_startup(control, startup)
+    except BaseException:
+        server.should_exit = True
+        await control.stop()
+        await api
+        raise
+    ready(control, adopted, deployed)
+    await control.stopping.wait()
+    server.should_exit = True
+    await control.stop()
+    await api
+
+
+async def _deploy_at_startup(control: ControlPlane, startup: list[StartupDeploy]) -> list[dict]:
+    done = []
+    for item in startup:
+        environment = desired.environment_spec(control.ctx, item.environment)
+        if environment is None:
+            raise UsageError(f"--deploy names environment '{item.environment}', which the estate "
+                             "does not have.")
+        try:
+            with open(item.path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"--deploy: cannot read {item.path}: {e.strerror}.") from e
+        done.append(control.deploy(environment, text=text, file=item.path, overrides=[],
+                                   workdir=os.path.dirname(os.path.abspath(item.path)), by="civic up",
+                                   only_if_changed=True))
+    deadline = asyncio.get_running_loop().time() + 60
+    while done and asyncio.get_running_loop().time() < deadline:
+        states = [await control.describe(d["environment"], d["service"]) for d in done]
+        if all(s["health"] == "healthy" for s in states):
+            break
+        await asyncio.sleep(0.1)
+    return done
+
+
+def context(store, box) -> desired.Context:  # noqa: ANN001
+    return desired.Context(store=store, records=deployments.Deployments(store), box=box)
+
+
+def run_dir(estate_root: str) -> str:
+    return os.path.join(estate_root, ".civic", "run")

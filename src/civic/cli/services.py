@@ -1,0 +1,56 @@
+"""``civic services [ENV]`` and ``civic status [ENV]``: what runs, read from the API."""
+
+from __future__ import annotations
+
+import datetime
+
+import typer
+from rich.table import Table
+
+from civic.cli import common
+from civic.client import api as client_api
+
+COLOURS = {"healthy": "green", "progressing": "yellow", "degraded": "red", "crash-looping": "red",
+           "missing": "red", "suspended": "dim"}
+
+
+def services(environment: str = typer.Argument(None, metavar="[ENV]"),
+             output: common.Output = common.OutputOption) -> None:
+    """List deployed services: revision, replicas ready / desired, health and URL."""
+    with client_api.Client() as client:
+        rows = client.services(environment)
+    if output is common.Output.json:
+        common.print_json(rows)
+        return
+    table = Table("environment", "service", "revision", "ready", "health", "url")
+    for row in rows:
+        colour = COLOURS.get(row["health"], "white")
+        table.add_row(row["environment"], row["service"], str(row["revision"]),
+                      f"{row['ready']}/{row['desired']}", f"[{colour}]{row['health']}[/]", row["url"])
+    common.out.print(table)
+
+
+def status(environment: str = typer.Argument(None, metavar="[ENV]"),
+           output: common.Output = common.OutputOption) -> None:
+    """Services and their replicas: processes, ports, phases, and what is wrong."""
+    with client_api.Client() as client:
+        rows = client.services(environment)
+        replicas = client.replicas(environment)
+    if output is common.Output.json:
+        common.print_json({"services": rows, "replicas": replicas})
+        return
+    for row in rows:
+        colour = COLOURS.get(row["health"], "white")
+        common.out.print(f"[bold]{row['environment']}/{row['service']}[/] revision {row['revision']}: "
+                         f"{row['ready']}/{row['desired']} ready, [{colour}]{row['health']}[/]  {row['url']}")
+        if row["message"]:
+            common.out.print(f"  {row['message']}", markup=False)
+        if row["latest"]["status"] == "failed":
+            common.out.print(f"  revision {row['latest']['revision']} failed: {row['latest']['message']}",
+                             markup=False)
+        table = Table("replica", "pid", "port", "revision", "phase", "started", box=None, padding=(0, 2))
+        for r in replicas:
+            if (r["environment"], r["service"]) == (row["environment"], row["service"]):
+                started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%H:%M:%S")
+                table.add_row(r["id"], str(r["pid"]), str(r["port"]), str(r["revision"]), r["phase"], started)
+        common.out.print(table)

@@ -1,0 +1,113 @@
+"""``civic up``, ``civic down`` and ``civic token create``: the control plane's life.
+
+``civic up`` applies the estate, makes the admin token on first start (saved where the
+CLI finds it: :mod:`civic.client.config`), then runs the API, the reconcilers and the
+local runtime in this process until Ctrl-C or ``civic down``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import typer
+
+from civic import vcs
+from civic.api import server
+from civic.cli import common
+from civic.cli.common import EstateOption, StateOption
+from civic.client import api as client_api
+from civic.client import config
+from civic.errors import CivicError, UsageError
+from civic.runtime import haproxy
+from civic.store import applying
+
+token_app = typer.Typer(help="Make API tokens.", no_args_is_help=True)
+
+
+def up(
+    estate: str = EstateOption,
+    state: str = StateOption,
+    port: int = typer.Option(8080, "--port", help="HAProxy's frontend port: services are served here."),
+    api_port: int = typer.Option(7470, "--api-port", help="The API's port (on 127.0.0.1)."),
+    stats_port: int = typer.Option(8404, "--stats-port", help="HAProxy's stats and /metrics port."),
+    deploy: list[str] = typer.Option([], "--deploy", metavar="ENV=FILE",
+                                     help="Also deploy this civic.service.yaml (repeatable)."),
+) -> None:
+    """Start Civic: apply the estate, then run the API, the reconcilers and the runtime."""
+    haproxy.require()
+    startup = [_startup(item) for item in deploy]
+    root = common.estate_root(estate)
+    loaded = common.load_estate(root)
+    store = common.open_store(root, state)
+    try:
+        done = applying.apply(loaded, store, revision=vcs.revision(root))
+        if done.revision_id is not None:
+            common.out.print(f"Applied the estate at {root} as revision {done.revision_id}.")
+        ctx = server.context(store, common.secret_box(root))
+        where = config.save(config.Config(f"http://127.0.0.1:{api_port}", _admin_token(ctx)))
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+        settings = server.Settings(run_dir=server.run_dir(root), port=port, api_port=api_port,
+                                   stats_port=stats_port)
+
+        async def main() -> None:
+            control = server.ControlPlane(ctx, settings)
+            await server.serve(control, startup=startup,
+                               ready=lambda c, adopted, deployed: _ready(c, adopted, deployed, where))
+        asyncio.run(main())
+    finally:
+        store.close()
+    common.out.print("Civic has stopped, and so have its replicas.")
+
+
+def _startup(item: str) -> server.StartupDeploy:
+    env, sep, path = item.partition("=")
+    if not sep or not env or not path:
+        raise UsageError(f"--deploy takes ENV=FILE, got '{item}'.")
+    return server.StartupDeploy(env, path)
+
+
+def _admin_token(ctx) -> str:  # noqa: ANN001
+    saved = config.stored()
+    if saved is not None and ctx.records.token_team(saved.token) == (True, None):
+        return saved.token
+    import secrets
+    token = "civic_" + secrets.token_urlsafe(32)
+    ctx.records.add_token(token, team=None)
+    return token
+
+
+def _ready(control: server.ControlPlane, adopted: int, deployed: list[dict], where: str) -> None:
+    s = control.settings
+    common.out.print(f"[green]Civic is up.[/] API http://127.0.0.1:{s.api_port} (token in {where}); "
+                     f"services on port {s.port}; HAProxy metrics http://127.0.0.1:{s.stats_port}/metrics")
+    if adopted:
+        common.out.print(f"Adopted {adopted} replica(s) that were still running.")
+    for item in deployed:
+        common.out.print(f"  {item['environment']}/{item['service']}: {item['url']}")
+    common.out.print("Ctrl-C or 'civic down' stops it.")
+
+
+def down(timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for it to stop.")) -> None:
+    """Stop Civic and every replica it runs."""
+    with client_api.Client() as client:
+        client.shutdown()
+        deadline = time.monotonic() + timeout
+        while client.healthy():
+            if time.monotonic() > deadline:
+                raise CivicError(f"Civic did not stop within {timeout:g} s.")
+            time.sleep(0.1)
+    common.out.print("Civic has stopped.")
+
+
+@token_app.command("create")
+def token_create(team: str = typer.Option(None, "--team", help="Limit the token to this team's environments."),
+                 output: common.Output = common.OutputOption) -> None:
+    """Make a token (with --team: for that team's environments only)."""
+    with client_api.Client() as client:
+        made = client.create_token(team)
+    if output is common.Output.json:
+        common.print_json(made)
+    else:
+        print(made["token"])  # alone on stdout, for scripts: TOKEN=$(civic token create ...)

@@ -1,0 +1,91 @@
+"""The API client the CLI (and later the web console) uses: one method per endpoint.
+
+Errors come back as the same :mod:`civic.errors` classes the API raised, so the CLI
+prints them as it prints its own; a control plane that is not running is a
+:class:`~civic.errors.UsageError` that says to start it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from civic.api import problems
+from civic.client import config as config_mod
+from civic.errors import CivicError, UsageError
+
+
+class Forbidden(CivicError):
+    """The token may not act here (HTTP 401 or 403)."""
+
+
+class Client:
+    def __init__(self, cfg: config_mod.Config | None = None, *, timeout: float = 30.0) -> None:
+        self.config = cfg or config_mod.load()
+        self.http = httpx.Client(base_url=self.config.url, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {self.config.token}"})
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.config.url!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise UsageError(f"Civic's API at {self.config.url} does not answer ({e}); is 'civic up' "
+                             "running?") from e
+        if response.status_code < 400:
+            return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text}
+        if response.status_code in (401, 403) and "kind" not in body:
+            raise Forbidden(str(body.get("detail", body)))
+        raise problems.error_from(body)
+
+    def deploy(self, environment: str, *, file: str, text: str, overrides: list[str],
+               workdir: str | None) -> dict[str, Any]:
+        return self._call("POST", f"/v1/environments/{environment}/services",
+                          json={"file": file, "text": text, "set": overrides, "workdir": workdir})
+
+    def service(self, environment: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/environments/{environment}/services/{name}")
+
+    def services(self, environment: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/services", params={"environment": environment} if environment else {})
+
+    def replicas(self, environment: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/replicas", params={"environment": environment} if environment else {})
+
+    def rollback(self, environment: str, name: str, *, to: int | None) -> dict[str, Any]:
+        return self._call("POST", f"/v1/environments/{environment}/services/{name}/rollback", json={"to": to})
+
+    def scale(self, environment: str, name: str, replicas: int) -> dict[str, Any]:
+        return self._call("POST", f"/v1/environments/{environment}/services/{name}/scale",
+                          json={"replicas": replicas})
+
+    def restart(self, environment: str, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/environments/{environment}/services/{name}/restart")
+
+    def create_token(self, team: str | None) -> dict[str, Any]:
+        return self._call("POST", "/v1/tokens", json={"team": team})
+
+    def shutdown(self) -> dict[str, Any]:
+        return self._call("POST", "/v1/shutdown")
+
+    def healthy(self) -> bool:
+        try:
+            return self.http.get("/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False

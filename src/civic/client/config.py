@@ -1,0 +1,57 @@
+"""Where the CLI finds the API and its token: a small JSON file only its owner can read.
+
+``civic up`` writes it (:func:`save`); every command that talks to the API reads it
+(:func:`load`). ``CIVIC_CONFIG`` names another file; ``CIVIC_API_URL`` and
+``CIVIC_TOKEN`` override what it holds (a team token, for instance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from civic.errors import UsageError
+
+CONFIG_ENV = "CIVIC_CONFIG"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    url: str
+    token: str = dataclasses.field(repr=False)
+
+
+def path() -> str:
+    return os.environ.get(CONFIG_ENV) or os.path.join(
+        os.path.expanduser("~"), ".config", "civic", "client.json")
+
+
+def save(config: Config) -> str:
+    where = path()
+    os.makedirs(os.path.dirname(os.path.abspath(where)), exist_ok=True)
+    fd = os.open(where + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"url": config.url, "token": config.token}, f)
+    os.replace(where + ".tmp", where)
+    return where
+
+
+def stored() -> Config | None:
+    try:
+        with open(path()) as f:
+            data = json.load(f)
+        return Config(str(data["url"]), str(data["token"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load() -> Config:
+    saved = stored()
+    url = os.environ.get("CIVIC_API_URL") or (saved.url if saved else None)
+    token = os.environ.get("CIVIC_TOKEN") or (saved.token if saved else None)
+    if not url or not token:
+        raise UsageError(f"Civic's API is not known here: no {path()}. Start Civic with 'civic up' "
+                         "(it saves the address and the admin token there), or set CIVIC_API_URL "
+                         "and CIVIC_TOKEN.")
+    return Config(url, token)

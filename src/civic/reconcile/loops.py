@@ -1,0 +1,100 @@
+"""The reconciler: level-based loops that make a backend run what the store says.
+
+A request names an environment, never what changed (controller-runtime's way): the
+worker reads the environment's whole desired state, hands it to the backend's
+``apply`` and forgets the request. A resync every few seconds re-queues every
+environment, so a missed request or a crash mid-way heals by itself. A second loop
+watches what the backend observes: a revision the backend reports as failed (it never
+became ready) is marked failed with the backend's reason, and the service is rolled
+back to the revision before it.
+
+The control plane (:mod:`civic.api.server`) starts both loops as guarded tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from civic.backends import base
+from civic.errors import CivicError
+from civic.reconcile import desired
+from civic.runtime import aiotasks
+
+log = logging.getLogger("civic.reconcile")
+
+
+class Reconciler:
+    def __init__(self, ctx: desired.Context, backend: base.Backend, *, resync: float = 5.0,
+                 watch: float = 0.25) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self.resync = resync
+        self.watch = watch
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.tasks: list[asyncio.Task] = []
+
+    def __repr__(self) -> str:
+        return f"Reconciler(backend={self.backend!r}, queued={sorted(self.queued)})"
+
+    def trigger(self, environment: str) -> None:
+        if environment not in self.queued:
+            self.queued.add(environment)
+            self.queue.put_nowait(environment)
+
+    async def reconcile(self, environment: str) -> None:
+        """One pass over one environment: read everything, apply everything."""
+        state, warnings = await asyncio.to_thread(desired.environment, self.ctx, environment)
+        for warning in warnings:
+            log.debug("%s: %s", environment, warning)
+        await self.backend.apply(state)
+
+    async def reconcile_all(self) -> None:
+        for environment in await asyncio.to_thread(desired.environments, self.ctx):
+            await self.reconcile(environment)
+
+    def start(self) -> None:
+        self.tasks = [aiotasks.guarded("reconciler", self._work),
+                      aiotasks.guarded("resync", self._resync),
+                      aiotasks.guarded("rollback watcher", self._watch)]
+
+    async def aclose(self) -> None:
+        await aiotasks.cancel(self.tasks)
+
+    async def _work(self) -> None:
+        while True:
+            environment = await self.queue.get()
+            self.queued.discard(environment)
+            try:
+                await self.reconcile(environment)
+            except CivicError as e:
+                log.warning("reconciling %s failed temporarily: %s; will try again in %g s",
+                            environment, e.message, self.resync)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync)
+            for environment in await asyncio.to_thread(desired.environments, self.ctx):
+                self.trigger(environment)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch)
+            for current in await asyncio.to_thread(self.ctx.records.current):
+                observed = await self.backend.observe(current.environment)
+                status = next((s for s in observed.services if s.name == current.service), None)
+                if status is not None and status.failed_revision == current.revision:
+                    await asyncio.to_thread(self._roll_back, current, status.message)
+                    self.trigger(current.environment)
+
+    def _roll_back(self, current, reason: str) -> None:  # noqa: ANN001
+        records = self.ctx.records
+        earlier = [r for r in records.revisions(current.environment, current.service)
+                   if r.revision < current.revision and r.status != "failed"]
+        note = f"rolled back to revision {earlier[0].revision}" if earlier else "nothing to roll back to"
+        records.mark(current.environment, current.service, current.revision, status="failed",
+                     message=f"{reason}; {note}.")
+        if earlier:
+            records.set_current(current.environment, current.service, revision=earlier[0].revision)
+        log.warning("%s/%s: %s; %s", current.environment, current.service, reason, note)

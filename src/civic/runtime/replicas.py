@@ -1,0 +1,101 @@
+"""One replica: a supervised OS process on its own port, and how it is started.
+
+The supervisor (:mod:`civic.runtime.supervision`) holds :class:`Replica` values and
+calls :func:`start` to make one. A replica's environment is small and explicit: PATH
+(with the directory of the Python that runs Civic first, so ``python`` in a
+``run.command`` is that Python), HOME, LANG, the service's resolved variables and
+``PORT``. ``$PORT`` in the command's arguments is replaced too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import secrets
+import socket
+import sys
+import time
+
+from civic.backends import base
+from civic.runtime import processes
+
+_PORT_VAR = re.compile(r"\$\{PORT\}|\$PORT\b")
+
+
+@dataclasses.dataclass(eq=False)
+class Replica:
+    id: str
+    environment: str
+    service: str
+    revision: int
+    generation: int
+    port: int
+    handle: processes.Handle
+    started_at: float  # wall clock, for display
+    log_dir: str
+    slot: int | None = None
+    phase: str = "starting"  # starting, ready, draining, stopping
+    readiness_failures: int = 0
+    liveness_failures: int = 0
+    next_probe: float = 0.0  # monotonic
+    probing: asyncio.Task | None = None
+    reason: str = ""  # the last probe failure
+    ready_at: float = 0.0  # monotonic; 0 until first ready
+    adopted: bool = False
+    cpu: tuple[float, int] = (0.0, 0)  # (monotonic, ticks) at the last sample
+
+    @property
+    def live(self) -> bool:
+        return self.phase in ("starting", "ready")
+
+    @property
+    def stderr(self) -> str:
+        return os.path.join(self.log_dir, f"{self.id}.err")
+
+    def last_error_line(self) -> str:
+        """The last non-empty line the replica wrote to stderr, for a crash's reason."""
+        try:
+            with open(self.stderr, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.stderr) - 4096))
+                lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1].strip()[:300] if lines else ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def environ_for(revision: base.ServiceRevision, port: int) -> dict[str, str]:
+    python_dir = os.path.dirname(sys.executable)
+    path = os.pathsep.join([python_dir, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
+    env = {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
+           "PYTHONUNBUFFERED": "1"}
+    env.update(revision.environ)
+    env.update({"PORT": str(port), "CIVIC_SERVICE": revision.name,
+                "CIVIC_ENVIRONMENT": revision.environment, "CIVIC_REVISION": str(revision.revision)})
+    return env
+
+
+def start(revision: base.ServiceRevision, *, generation: int, run_dir: str) -> Replica:
+    """Start one replica of ``revision`` on a free port; raises RuntimeFailure."""
+    spec = revision.spec
+    if spec.run is None:
+        raise processes.RuntimeFailure(
+            f"service '{revision.name}' has no run.command, and this runtime runs processes; "
+            "add spec.run.command to civic.service.yaml.")
+    port = free_port()
+    replica_id = f"{revision.name}-{revision.revision}-{secrets.token_hex(3)}"
+    log_dir = os.path.join(run_dir, "logs", revision.environment, revision.name)
+    command = [_PORT_VAR.sub(str(port), arg) for arg in spec.run.command]
+    handle = processes.spawn(command, environ=environ_for(revision, port), cwd=spec.run.working_dir,
+                             stdout=os.path.join(log_dir, f"{replica_id}.out"),
+                             stderr=os.path.join(log_dir, f"{replica_id}.err"))
+    return Replica(id=replica_id, environment=revision.environment, service=revision.name,
+                   revision=revision.revision, generation=generation, port=port, handle=handle,
+                   started_at=time.time(), log_dir=log_dir)

@@ -1,0 +1,590 @@
+"""The supervisor: keeps each service's replicas running, healthy, routed and scaled.
+
+The local backend hands it the desired revision of every service
+(:meth:`Supervisor.set_environment`); its loop (:meth:`Supervisor.tick`, ten times a
+second) converges, level-based, on what it is given:
+
+- a replica that exits, or fails its liveness check, is replaced; restarts back off
+  exponentially (0, 0.5, 1, 2 ... 30 s; a replica that had been ready for 10 s resets
+  the count), and three crashes in a minute without the service being ready is
+  *crash-looping*;
+- readiness gates traffic: a replica joins its service's HAProxy backend only once
+  ready, and leaves it while not;
+- a new revision (or a restart) rolls: a new replica must be ready before an old one
+  is drained (no new requests; the in-flight ones finish), then stopped (SIGTERM,
+  SIGKILL after the grace period). A revision that is not ready within its progress
+  deadline is marked failed with the reason, and its replicas are stopped; the old
+  ones never left;
+- autoscaled services get their count from :mod:`civic.runtime.autoscaling`.
+
+Replicas are recorded in the store (pid, process start time, port, slot), so a
+restarted control plane adopts them (:meth:`Supervisor.adopt`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import time
+
+from civic.backends import base
+from civic.runtime import aiotasks, autoscaling, haproxy, health, processes
+from civic.runtime import replicas as replicas_mod
+from civic.runtime.replicas import Replica
+from civic.store import deployments
+
+log = logging.getLogger("civic.runtime")
+
+TICK = 0.1
+CRASH_WINDOW = 60.0
+MAX_BACKOFF = 30.0
+STABLE = 10.0  # a replica that was ready this long before it died was not crash-looping
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass(eq=False)
+class Unit:
+    """One service in one environment: what it should run and the replicas it has."""
+
+    environment: str
+    service: str
+    desired: base.ServiceRevision | None = None
+    generation: int = 0
+    replicas: list[Replica] = dataclasses.field(default_factory=list)
+    slots: list[haproxy.Slot] = dataclasses.field(default_factory=list)
+    routes: tuple[str, ...] = ()
+    crashes: list[float] = dataclasses.field(default_factory=list)
+    restart_after: float = 0.0
+    target_since: float = 0.0  # when the current target revision was set
+    failed_revision: int | None = None
+    failure: str = ""
+    last_problem: str = ""
+    autoscaled: int | None = None
+    stabiliser: autoscaling.Stabiliser | None = None
+    requests: tuple[float, int] | None = None  # (monotonic, req_tot) at the last sample
+    removing: bool = False
+
+    @property
+    def backend(self) -> str:
+        return f"{self.service}.{self.environment}"
+
+    @property
+    def wanted(self) -> int:
+        if self.desired is None or self.removing:
+            return 0
+        if self.desired.spec.autoscaling is not None and self.autoscaled is not None:
+            return self.autoscaled
+        if self.desired.replicas is not None:
+            return self.desired.replicas
+        return self.desired.spec.replicas
+
+    def is_current(self, replica: Replica) -> bool:
+        return (self.desired is not None and replica.revision == self.desired.revision
+                and replica.generation == self.generation)
+
+    def crash_looping(self, now: float) -> bool:
+        recent = [t for t in self.crashes if t > now - CRASH_WINDOW]
+        ready = sum(1 for r in self.replicas if r.phase == "ready" and self.is_current(r))
+        return len(recent) >= 3 and ready < self.wanted
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicaView:
+    id: str
+    environment: str
+    service: str
+    revision: int
+    pid: int
+    port: int
+    phase: str
+    started_at: float
+    reason: str
+
+
+class Supervisor:
+    def __init__(self, *, run_dir: str, dataplane: haproxy.DataPlane,
+                 records: deployments.Deployments, base_domain: str = "localhost") -> None:
+        self.run_dir = run_dir
+        self.dataplane = dataplane
+        self.records = records
+        self.base_domain = base_domain
+        self.units: dict[tuple[str, str], Unit] = {}
+        self.background: set[asyncio.Task] = set()
+        self.stats: dict[tuple[str, str], dict[str, str]] = {}
+        self._stats_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"Supervisor(run_dir={self.run_dir!r}, units={len(self.units)})"
+
+    # --- what should run --------------------------------------------------------------
+
+    def set_environment(self, desired: base.DesiredEnvironment) -> None:
+        """Level-based: the whole of one environment; services not named are removed."""
+        wanted = {s.name: s for s in desired.services} if desired.environment is not None else {}
+        for (env, name), unit in self.units.items():
+            if env == desired.name and name not in wanted:
+                unit.removing = True
+        for name, revision in wanted.items():
+            unit = self.units.setdefault((desired.name, name), Unit(desired.name, name))
+            self._retarget(unit, revision)
+
+    def _retarget(self, unit: Unit, revision: base.ServiceRevision) -> None:
+        generation = revision.generation
+        changed = (unit.desired is None or unit.desired.revision != revision.revision
+                   or unit.generation != generation)
+        if changed:
+            unit.target_since = time.monotonic()
+            if unit.desired is not None and unit.desired.revision != revision.revision:
+                unit.crashes.clear()
+                unit.restart_after = 0.0
+        unit.desired, unit.generation, unit.removing = revision, generation, False
+        unit.routes = self.routes(revision)
+        scaling = revision.spec.autoscaling
+        if scaling is None:
+            unit.stabiliser, unit.autoscaled = None, None
+        elif unit.stabiliser is None or unit.stabiliser.window != scaling.stabilization_seconds:
+            unit.stabiliser = autoscaling.Stabiliser(scaling.stabilization_seconds)
+            unit.autoscaled = unit.autoscaled if unit.autoscaled is not None else scaling.min
+
+    def host(self, environment: str, service: str) -> str:
+        return f"{service}.{environment}.{self.base_domain}"
+
+    def url(self, environment: str, service: str) -> str:
+        return f"http://{self.host(environment, service)}:{self.dataplane.settings.port}/"
+
+    def routes(self, revision: base.ServiceRevision) -> tuple[str, ...]:
+        default = self.host(revision.environment, revision.name)
+        keys = {default + "/"}
+        for route in revision.spec.routes:
+            keys.add((route.host or default) + route.path_prefix)
+        return tuple(sorted(keys))
+
+    # --- adoption ---------------------------------------------------------------------
+
+    async def adopt(self) -> int:
+        """Take over the replicas (and HAProxy) a previous control plane left running."""
+        adopted = 0
+        for record in self.records.replica_records():
+            handle = processes.Handle(record.pid, record.start_time)
+            if not processes.alive(handle):
+                self.records.forget_replica(record.id)
+                continue
+            unit = self.units.setdefault((record.environment, record.service),
+                                         Unit(record.environment, record.service))
+            log_dir = os.path.join(self.run_dir, "logs", record.environment, record.service)
+            replica = Replica(id=record.id, environment=record.environment, service=record.service,
+                              revision=record.revision, generation=record.generation,
+                              port=record.port, handle=handle, started_at=record.started_at,
+                              log_dir=log_dir, slot=record.slot, adopted=True,
+                              phase="ready" if record.slot else "starting")
+            unit.replicas.append(replica)
+            adopted += 1
+        if self.dataplane.adopt():
+            await self._adopt_slots()
+        else:
+            for unit in self.units.values():  # HAProxy is gone: slots start afresh
+                for replica in unit.replicas:
+                    replica.slot, replica.phase = None, "starting"
+        return adopted
+
+    async def _adopt_slots(self) -> None:
+        rows = await self.dataplane.api.stats()
+        counts: dict[str, int] = {}
+        for row in rows:
+            if row["svname"] not in ("FRONTEND", "BACKEND") and not row["pxname"].startswith("civic"):
+                counts[row["pxname"]] = counts.get(row["pxname"], 0) + 1
+        for unit in self.units.values():
+            ports = {r.slot: r.port for r in unit.replicas if r.slot}
+            unit.slots = [haproxy.Slot(n, ports.get(n), "ready" if n in ports else "maint")
+                          for n in range(1, counts.get(unit.backend, 0) + 1)]
+        self.dataplane.shape = _adopted_shape(self.dataplane.settings.run_dir, counts)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(TICK)
+
+    async def tick(self) -> None:
+        now = time.monotonic()
+        await self._sample_stats(now)
+        for unit in list(self.units.values()):
+            self._reap(unit, now)
+            self._probe(unit, now)
+            if unit.desired is not None or unit.removing:
+                self._autoscale(unit, now)
+                self._converge(unit, now)
+                self._check_progress(unit, now)
+            if unit.removing and not unit.replicas:
+                del self.units[(unit.environment, unit.service)]
+        await self._route()
+
+    def _reap(self, unit: Unit, now: float) -> None:
+        for replica in list(unit.replicas):
+            running, code = processes.poll(replica.handle)
+            if running:
+                continue
+            unit.replicas.remove(replica)
+            self.records.forget_replica(replica.id)
+            self._free_slot(unit, replica)
+            if replica.live:
+                how = f"exited with code {code}" if code is not None and code >= 0 else (
+                    f"was killed by signal {-code}" if code is not None else "exited")
+                line = replica.last_error_line()
+                unit.last_problem = f"replica {replica.id} {how}" + (f": {line}" if line else "")
+                log.warning("%s/%s: %s", unit.environment, unit.service, unit.last_problem)
+                if replica.ready_at and now - replica.ready_at >= STABLE:
+                    unit.crashes.clear()
+                self._crashed(unit, now)
+
+    def _crashed(self, unit: Unit, now: float) -> None:
+        unit.crashes = [t for t in unit.crashes if t > now - CRASH_WINDOW] + [now]
+        count = len(unit.crashes)
+        delay = 0.0 if count <= 1 else min(0.5 * 2 ** (count - 2), MAX_BACKOFF)
+        unit.restart_after = now + delay
+
+    def _probe(self, unit: Unit, now: float) -> None:
+        if unit.desired is None:
+            return
+        spec = unit.desired.spec
+        for replica in unit.replicas:
+            if not replica.live:
+                continue
+            if replica.probing is not None:
+                if replica.probing.done():
+                    self._probed(unit, replica, now)
+                continue
+            if now < replica.next_probe:
+                continue
+            replica.probing = asyncio.ensure_future(self._both(replica, spec))
+
+    async def _both(self, replica: Replica, spec) -> tuple[str | None, str | None]:  # noqa: ANN001
+        ready = await health.probe(replica.port, spec.readiness)
+        alive = await health.probe(replica.port, spec.liveness) if (
+            spec.liveness and replica.phase == "ready") else None
+        return ready, alive
+
+    def _probed(self, unit: Unit, replica: Replica, now: float) -> None:
+        task, replica.probing = replica.probing, None
+        ready, alive = task.result() if not task.cancelled() and task.exception() is None else (
+            "the probe failed", None)
+        spec = unit.desired.spec
+        interval = spec.readiness.interval_seconds if spec.readiness else 1.0
+        # A starting replica is probed often so it serves as soon as it can.
+        replica.next_probe = now + (interval if replica.phase == "ready" else min(interval, 0.05))
+        if alive is not None:
+            replica.liveness_failures += 1
+            threshold = spec.liveness.failure_threshold
+            if replica.liveness_failures >= threshold:
+                unit.last_problem = f"replica {replica.id} failed its liveness check: {alive}"
+                log.warning("%s/%s: %s; restarting it", unit.environment, unit.service, unit.last_problem)
+                self._stop(unit, replica, drain=False)
+                self._crashed(unit, now)
+                return
+        else:
+            replica.liveness_failures = 0
+        if ready is None:
+            replica.readiness_failures, replica.reason = 0, ""
+            if replica.phase == "starting":
+                replica.phase, replica.ready_at = "ready", now
+                self._attach(unit, replica)
+            return
+        replica.reason = ready
+        replica.readiness_failures += 1
+        threshold = spec.readiness.failure_threshold if spec.readiness else 3
+        if replica.phase == "ready" and replica.readiness_failures >= threshold:
+            replica.phase = "starting"
+            self._detach(unit, replica, state="maint")
+        if replica.phase == "starting" and not replica.adopted:
+            unit.last_problem = f"replica {replica.id} is not ready: {ready}"
+
+    # --- rolling --------------------------------------------------------------------
+
+    def _converge(self, unit: Unit, now: float) -> None:
+        wanted = unit.wanted
+        live = [r for r in unit.replicas if r.live]
+        current = [r for r in live if unit.is_current(r)]
+        old = [r for r in live if not unit.is_current(r)]
+        if unit.desired is not None and not unit.removing:
+            rollout = unit.desired.spec.rollout
+            surge = rollout.max_surge if (rollout.max_surge or rollout.max_unavailable) else 1
+            failed = unit.failed_revision == unit.desired.revision
+            while (not failed and len(current) < wanted and len(live) < wanted + surge
+                   and now >= unit.restart_after):
+                replica = self._start(unit, now)
+                if replica is None:
+                    break
+                current.append(replica)
+                live.append(replica)
+            floor = wanted - rollout.max_unavailable
+        else:
+            floor = 0
+        ready = sum(1 for r in live if r.phase == "ready")
+        for replica in sorted(old, key=lambda r: (r.phase == "ready", r.started_at)):
+            if replica.phase != "ready":
+                self._stop(unit, replica, drain=False)
+            elif ready - 1 >= floor:
+                self._stop(unit, replica, drain=True)
+                ready -= 1
+        excess = len(current) - wanted
+        for replica in sorted(current, key=lambda r: (r.phase == "ready", -r.started_at))[:max(0, excess)]:
+            self._stop(unit, replica, drain=replica.phase == "ready")
+
+    def _start(self, unit: Unit, now: float) -> Replica | None:
+        try:
+            replica = replicas_mod.start(unit.desired, generation=unit.generation, run_dir=self.run_dir)
+        except processes.RuntimeFailure as e:
+            unit.last_problem = e.message
+            self._crashed(unit, now)
+            return None
+        unit.replicas.append(replica)
+        self._record(replica)
+        return replica
+
+    def _record(self, replica: Replica) -> None:
+        self.records.record_replica(deployments.ReplicaRecord(
+            id=replica.id, environment=replica.environment, service=replica.service,
+            revision=replica.revision, generation=replica.generation, pid=replica.handle.pid,
+            start_time=replica.handle.start_time, port=replica.port, slot=replica.slot,
+            started_at=replica.started_at))
+
+    def _check_progress(self, unit: Unit, now: float) -> None:
+        desired = unit.desired
+        if desired is None or unit.removing or unit.failed_revision == desired.revision:
+            return
+        current_ready = sum(1 for r in unit.replicas if r.phase == "ready" and unit.is_current(r))
+        has_old = any(r.live and r.phase == "ready" and r.revision != desired.revision
+                      for r in unit.replicas)
+        if current_ready >= min(1, unit.wanted) or not has_old:
+            return
+        if now - unit.target_since < desired.spec.rollout.progress_deadline_seconds:
+            return
+        unit.failed_revision = desired.revision
+        unit.failure = (f"revision {desired.revision} did not become ready within "
+                        f"{desired.spec.rollout.progress_deadline_seconds:g} s"
+                        + (f": {unit.last_problem}" if unit.last_problem else ""))
+        log.warning("%s/%s: %s", unit.environment, unit.service, unit.failure)
+        for replica in [r for r in unit.replicas if r.live and unit.is_current(r)]:
+            self._stop(unit, replica, drain=False)
+
+    # --- stopping -------------------------------------------------------------------
+
+    def _stop(self, unit: Unit, replica: Replica, *, drain: bool) -> None:
+        replica.phase = "draining" if drain else "stopping"
+        if replica.probing is not None:
+            replica.probing.cancel()
+            replica.probing = None
+        grace = unit.desired.spec.rollout.termination_grace_seconds if unit.desired else 10.0
+        task = asyncio.ensure_future(self._retire(unit, replica, drain=drain, grace=grace))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _retire(self, unit: Unit, replica: Replica, *, drain: bool, grace: float) -> None:
+        try:
+            if drain and replica.slot is not None:
+                await self._set_slot(unit, replica.slot, port=replica.port, state="drain")
+                await self._until_idle(unit, replica, timeout=max(grace, 1.0))
+            if replica.slot is not None:
+                await self._set_slot(unit, replica.slot, port=replica.port, state="maint")
+            processes.signal_group(replica.handle, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while processes.alive(replica.handle) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            processes.signal_group(replica.handle, signal.SIGKILL)
+        except Exception:
+            log.exception("stopping replica %s has failed", replica.id)
+            processes.signal_group(replica.handle, signal.SIGKILL)
+
+    async def _until_idle(self, unit: Unit, replica: Replica, *, timeout: float) -> None:
+        """Until HAProxy has no request in flight on the replica's server."""
+        deadline = time.monotonic() + timeout
+        server = f"r{replica.slot}"
+        while time.monotonic() < deadline:
+            rows = await self.dataplane.api.stats()
+            row = next((r for r in rows if r["pxname"] == unit.backend and r["svname"] == server), None)
+            if row is None or (row.get("scur") or "0") == "0":
+                return
+            await asyncio.sleep(0.05)
+
+    # --- the data plane -------------------------------------------------------------
+
+    def _attach(self, unit: Unit, replica: Replica) -> None:
+        free = next((s for s in unit.slots if s.port is None), None)
+        if free is None:
+            start = len(unit.slots) + 1
+            grow = max(haproxy.SLOTS, len(unit.slots))
+            unit.slots += [haproxy.Slot(n) for n in range(start, start + grow)]
+            free = unit.slots[start - 1]
+        replica.slot = free.number
+        self._record(replica)
+        self._slot(unit, free.number, port=replica.port, state="ready")
+        if not self.dataplane.needs_reload(self._backends()):
+            self._spawn(self._set_slot(unit, free.number, port=replica.port, state="ready"))
+
+    def _detach(self, unit: Unit, replica: Replica, *, state: str) -> None:
+        if replica.slot is not None:
+            self._slot(unit, replica.slot, port=replica.port, state=state)
+            if not self.dataplane.needs_reload(self._backends()):
+                self._spawn(self._set_slot(unit, replica.slot, port=replica.port, state=state))
+
+    def _free_slot(self, unit: Unit, replica: Replica) -> None:
+        if replica.slot is None:
+            return
+        number, replica.slot = replica.slot, None
+        self._slot(unit, number, port=None, state="maint")
+        if not self.dataplane.needs_reload(self._backends()):
+            self._spawn(self.dataplane.api.set_slot(unit.backend, haproxy.Slot(number, None, "maint")))
+
+    def _slot(self, unit: Unit, number: int, *, port: int | None, state: str) -> None:
+        unit.slots = [haproxy.Slot(number, port, state) if s.number == number else s for s in unit.slots]
+
+    async def _set_slot(self, unit: Unit, number: int, *, port: int | None, state: str) -> None:
+        self._slot(unit, number, port=port, state=state)
+        await self.dataplane.api.set_slot(unit.backend, haproxy.Slot(number, port, state))
+
+    def _spawn(self, coro) -> None:  # noqa: ANN001
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a data-plane command has failed: %s", task.exception())
+
+    def _backends(self) -> list[haproxy.ServiceBackend]:
+        out = []
+        for unit in self.units.values():
+            if not unit.slots and unit.desired is not None:
+                unit.slots = [haproxy.Slot(n) for n in range(1, haproxy.SLOTS + 1)]
+            if unit.slots:
+                out.append(haproxy.ServiceBackend(unit.backend, unit.routes, tuple(unit.slots)))
+        return out
+
+    async def _route(self) -> None:
+        backends = self._backends()
+        if self.dataplane.handle is None:
+            await self.dataplane.start(backends)
+        elif self.dataplane.needs_reload(backends):
+            await self.dataplane.reload(backends)
+
+    # --- measurements ---------------------------------------------------------------
+
+    async def _sample_stats(self, now: float) -> None:
+        if now - self._stats_at < 1.0 or self.dataplane.handle is None:
+            return
+        self._stats_at = now
+        try:
+            rows = await self.dataplane.api.stats()
+        except processes.RuntimeFailure:
+            return
+        self.stats = {(r["pxname"], r["svname"]): r for r in rows}
+
+    def _autoscale(self, unit: Unit, now: float) -> None:
+        spec = unit.desired.spec.autoscaling if unit.desired else None
+        if spec is None or unit.stabiliser is None:
+            return
+        row = self.stats.get((unit.backend, "BACKEND"))
+        if row is None:
+            return
+        total = int(row.get("req_tot") or 0)
+        previous, unit.requests = unit.requests, (self._stats_at, total)
+        if previous is None or self._stats_at <= previous[0]:
+            return
+        rate = max(0, total - previous[1]) / (self._stats_at - previous[0])
+        ready = [r for r in unit.replicas if r.phase == "ready"]
+        unit.autoscaled = unit.stabiliser.add(now, autoscaling.recommend(
+            spec, ready=len(ready), rate=rate, cpu_percent=_cpu_percent(ready, now)))
+
+    # --- what there is --------------------------------------------------------------
+
+    def observe(self, environment: str) -> base.Observed:
+        now = time.monotonic()
+        units = [u for (env, _), u in sorted(self.units.items()) if env == environment and not u.removing]
+        return base.Observed(environment, bool(units), tuple(self._status(u, now) for u in units))
+
+    def _status(self, unit: Unit, now: float) -> base.ServiceStatus:
+        desired = unit.desired
+        wanted = unit.wanted
+        ready = sum(1 for r in unit.replicas if r.phase == "ready" and unit.is_current(r))
+        old = any(r.live and not unit.is_current(r) for r in unit.replicas)
+        message = ""
+        if desired is None:
+            health = base.Health.PROGRESSING
+        elif unit.failed_revision == desired.revision:
+            health, message = base.Health.DEGRADED, unit.failure
+        elif wanted == 0:
+            health = base.Health.SUSPENDED
+        elif unit.crash_looping(now):
+            health, message = base.Health.CRASH_LOOPING, unit.last_problem
+        elif ready >= wanted and not old:
+            health = base.Health.HEALTHY
+        else:
+            health, message = base.Health.PROGRESSING, unit.last_problem if ready < wanted else ""
+        return base.ServiceStatus(
+            name=unit.service, revision=desired.revision if desired else None, desired=wanted,
+            ready=ready, health=health, message=message, url=self.url(unit.environment, unit.service),
+            failed_revision=unit.failed_revision)
+
+    def replicas(self, environment: str | None = None) -> list[ReplicaView]:
+        return [ReplicaView(r.id, r.environment, r.service, r.revision, r.handle.pid, r.port, r.phase,
+                            r.started_at, r.reason)
+                for (env, _), u in sorted(self.units.items()) if environment in (None, env)
+                for r in u.replicas]
+
+    # --- shutting down --------------------------------------------------------------
+
+    async def stop_all(self, *, grace: float = 10.0) -> None:
+        """``civic down``: stop every replica (SIGTERM, then SIGKILL) and HAProxy."""
+        await aiotasks.cancel(list(self.background))
+        everyone = [r for u in self.units.values() for r in u.replicas]
+        for replica in everyone:
+            processes.signal_group(replica.handle, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while any(processes.alive(r.handle) for r in everyone) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for replica in everyone:
+            processes.signal_group(replica.handle, signal.SIGKILL)
+            processes.poll(replica.handle)
+            self.records.forget_replica(replica.id)
+        self.units.clear()
+        self.dataplane.stop()
+
+    async def aclose(self) -> None:
+        """Stop supervising, leaving replicas and HAProxy running (static stability)."""
+        await aiotasks.cancel(list(self.background))
+        for unit in self.units.values():
+            for replica in unit.replicas:
+                if replica.probing is not None:
+                    replica.probing.cancel()
+        await asyncio.gather(*(r.probing for u in self.units.values() for r in u.replicas
+                               if r.probing is not None), return_exceptions=True)
+
+
+def _cpu_percent(ready: list[Replica], now: float) -> float:
+    """Mean CPU use of ``ready`` since their last sample, in percent of one core."""
+    samples = []
+    for replica in ready:
+        ticks = processes.cpu_ticks(replica.handle.pid)
+        then, before = replica.cpu
+        replica.cpu = (now, ticks)
+        if then and now > then:
+            samples.append(100.0 * (ticks - before) / CLOCK_TICKS / (now - then))
+    return sum(samples) / len(samples) if samples else 0.0
+
+
+def _adopted_shape(run_dir: str, counts: dict[str, int]) -> tuple:
+    routes: dict[str, list[str]] = {}
+    try:
+        with open(os.path.join(run_dir, "routes.map")) as f:
+            for line in f:
+                if line.strip():
+                    key, name = line.split()
+                    routes.setdefault(name, []).append(key)
+    except OSError:
+        return ()
+    return tuple(sorted((name, tuple(sorted(routes.get(name, []))), n) for name, n in counts.items()))

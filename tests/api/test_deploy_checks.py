@@ -1,0 +1,85 @@
+"""Deploy-time checks: the service file, variables, and quota with room for the surge."""
+
+from __future__ import annotations
+
+import pytest
+
+from civic.errors import SpecError
+from civic.reconcile import deploys, variables
+from civic.spec import models
+
+PLATFORM = models.Platform.model_validate({
+    "apiVersion": "civic/v1", "kind": "Platform", "metadata": {"name": "p"},
+    "spec": {"businessUnits": ["HQ"]}})
+
+
+def environment(**spec) -> models.Environment:
+    base = {"team": "t", "businessUnit": "HQ", "application": "a", "production": False,
+            "environmentName": "development", "quota": {"replicas": 4, "services": 2},
+            "backingServices": {"db": {"type": "postgres"}}, "secrets": ["api-key"],
+            "variables": {"DATABASE_URL": "${services.db.url}", "MODE": "dev"}}
+    base.update(spec)
+    return models.Environment.model_validate({"apiVersion": "civic/v1", "kind": "Environment",
+                                              "metadata": {"name": "shop-dev"}, "spec": base})
+
+
+SERVICE = """apiVersion: civic/v1
+kind: Service
+metadata:
+  name: web
+spec:
+  run: {command: python app.py}
+  replicas: 3
+  env:
+    KEY: ${secrets.api-key}
+"""
+
+
+def prepare(text: str, *, secrets=frozenset({"api-key"}), others=None, overrides=()):
+    service, doc = deploys.parse(text, file="civic.service.yaml", overrides=list(overrides), workdir="/srv")
+    return deploys.prepare(service, environment=environment(), platform=PLATFORM, others=others or {},
+                           secret_names=set(secrets), doc=doc)
+
+
+def test_a_good_deploy_passes_and_warns_about_environment_variables_left_out():
+    prepared = prepare(SERVICE)
+    assert prepared.service.spec.run.working_dir == "/srv"
+    assert prepared.warnings == ("environment variable DATABASE_URL is not set: '${services.db.url}' "
+                                 "refers to a backing service, which the local runtime does not "
+                                 "provision yet; remove the variable, or deploy where backing "
+                                 "services are provided.",)
+
+
+def test_quota_leaves_room_for_the_surge():
+    with pytest.raises(Exception) as e:
+        prepare(SERVICE, overrides=["replicas=4"])
+    assert str(e.value) == ("environment 'shop-dev' may run 4 replicas, surge included; this deploy "
+                            "needs 4 plus 1 during the rollout, and other services hold 0. Lower "
+                            "replicas (or autoscaling.max) or raise spec.quota.replicas in its "
+                            "environment.yaml.")
+
+
+def test_a_service_variable_naming_a_backing_service_or_an_unset_secret_is_refused_at_its_line():
+    text = SERVICE + "    DB: ${services.db.url}\n"
+    with pytest.raises(SpecError) as e:
+        prepare(text, secrets=set())
+    assert [str(p) for p in e.value.problems] == [
+        "civic.service.yaml:9:5: spec.env.KEY: secret 'api-key' has no value yet; set it with "
+        "'civic secret set shop-dev api-key'.",
+        "civic.service.yaml:10:5: spec.env.DB: '${services.db.url}' refers to a backing service, which "
+        "the local runtime does not provision yet; remove the variable, or deploy where backing "
+        "services are provided.",
+    ]
+
+
+def test_set_overrides_are_validated_like_the_file():
+    with pytest.raises(SpecError) as e:
+        prepare(SERVICE, overrides=["replicas=many"])
+    assert "spec.replicas: must be a whole number, got 'many'." in str(e.value)
+
+
+def test_secrets_are_resolved_into_the_environment_only():
+    resolved = variables.resolve(environment().spec, {"KEY": "k=${secrets.api-key}"},
+                                 secret=lambda name: "s3cr3t")
+    assert resolved.environ == {"MODE": "dev", "KEY": "k=s3cr3t"}
+    assert "s3cr3t" not in " ".join(resolved.warnings)

@@ -1,0 +1,55 @@
+"""A small real web service for the runtime tests: stdlib only, so it starts in ~50 ms.
+
+GET / answers with its VERSION; /healthz is 200 unless READY=0 (then 500), /livez
+unless LIVE=0; /slow
+takes SLOW_SECONDS (default 0.3) to answer. It serves on $PORT and, on SIGTERM,
+finishes what it is doing and exits.
+"""
+
+import http.server
+import os
+import signal
+import sys
+import threading
+import time
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        if self.path == "/healthz":
+            ok = os.environ.get("READY", "1") != "0"
+            self._send(200 if ok else 500, b"ok\n" if ok else b"not ready\n")
+        elif self.path == "/livez":
+            ok = os.environ.get("LIVE", "1") != "0"
+            self._send(200 if ok else 500, b"alive\n" if ok else b"stuck\n")
+        elif self.path == "/slow":
+            time.sleep(float(os.environ.get("SLOW_SECONDS", "0.3")))
+            self._send(200, b"slow\n")
+        else:
+            self._send(200, f"{os.environ.get('VERSION', 'v1')} {os.getpid()}\n".encode())
+
+    def _send(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    if os.environ.get("CRASH"):
+        print("boom: CRASH is set", file=sys.stderr)
+        sys.exit(3)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+    server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
