@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from civic.errors import SpecError
+from civic.errors import PolicyDenied, SpecError
 from civic.reconcile import deploys, variables
 from civic.spec import models
 
@@ -83,3 +83,37 @@ def test_secrets_are_resolved_into_the_environment_only():
                                  secret=lambda name: "s3cr3t")
     assert resolved.environ == {"MODE": "dev", "KEY": "k=s3cr3t"}
     assert "s3cr3t" not in " ".join(resolved.warnings)
+
+
+def _production(**spec) -> models.Environment:
+    return environment(production=True, environmentName="production", owner="T: t@example.gov.uk",
+                       teamChannel="#t", quota={"replicas": 10, "services": 4}, **spec)
+
+
+def test_policy_denies_a_privileged_deploy_and_records_nothing():
+    privileged = SERVICE.replace("  replicas: 3\n", "  replicas: 3\n  security: {privileged: true}\n")
+    service, doc = deploys.parse(privileged, file="civic.service.yaml", workdir="/srv")
+    with pytest.raises(PolicyDenied) as e:
+        deploys.prepare(service, environment=environment(), platform=PLATFORM, others={},
+                        secret_names={"api-key"}, doc=doc)
+    assert "deploying service 'web' to 'shop-dev' is denied" in e.value.message
+    assert "privileged" in e.value.message
+
+
+def test_policy_denies_a_production_service_without_readiness_or_with_one_replica():
+    single = SERVICE.replace("  replicas: 3\n", "  replicas: 1\n")
+    service, doc = deploys.parse(single, file="civic.service.yaml", workdir="/srv")
+    with pytest.raises(PolicyDenied) as e:
+        deploys.prepare(service, environment=_production(), platform=PLATFORM, others={},
+                        secret_names={"api-key"}, doc=doc)
+    assert "readiness" in e.value.message and "replicas" in e.value.message
+
+
+def test_an_exception_in_the_environment_lets_the_deploy_through():
+    privileged = SERVICE.replace("  replicas: 3\n", "  replicas: 3\n  security: {privileged: true}\n")
+    service, doc = deploys.parse(privileged, file="civic.service.yaml", workdir="/srv")
+    env = environment(policyExceptions=[{"policy": "no-privileged", "reason": "vendor agent, INC-12",
+                                         "expires": "2999-01-01"}])
+    prepared = deploys.prepare(service, environment=env, platform=PLATFORM, others={},
+                               secret_names={"api-key"}, doc=doc)
+    assert prepared.service.spec.security.privileged is True

@@ -92,7 +92,7 @@ class ControlPlane:
             service, environment=environment, platform=desired.platform(self.ctx),
             others={n: models.Service.model_validate(s).spec for n, s in specs.items()},
             secret_names={s.name for s in self.ctx.store.list_secrets(env)}, doc=doc,
-            replicas_override={n: c.replicas for n, c in current.items()})
+            replicas_override={n: c.replicas for n, c in current.items()}, policies=self.ctx.policies)
         if only_if_changed and specs.get(name) == service.canonical():
             number = current[name].revision
         else:
@@ -183,8 +183,8 @@ async def _deploy_at_startup(control: ControlPlane, startup: list[StartupDeploy]
     return done
 
 
-def context(store, box) -> desired.Context:  # noqa: ANN001
-    return desired.Context(store=store, records=deployments.Deployments(store), box=box)
+def context(store, box, *, policies=None) -> desired.Context:  # noqa: ANN001
+    return desired.Context(store=store, records=deployments.Deployments(store), box=box, policies=policies)
 
 
 def run_dir(estate_root: str) -> str:

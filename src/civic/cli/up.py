@@ -8,18 +8,19 @@ local runtime in this process until Ctrl-C or ``civic down``.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 
 import typer
 
-from civic import vcs
+from civic import policy, vcs
 from civic.api import server
 from civic.cli import common
 from civic.cli.common import EstateOption, StateOption
 from civic.client import api as client_api
 from civic.client import config
-from civic.errors import CivicError, UsageError
+from civic.errors import CivicError, PolicyDenied, UsageError
 from civic.runtime import haproxy
 from civic.store import applying
 
@@ -40,12 +41,15 @@ def up(
     startup = [_startup(item) for item in deploy]
     root = common.estate_root(estate)
     loaded = common.load_estate(root)
+    report = policy.check_estate(loaded, today=datetime.date.today())
+    if report.denied:
+        raise PolicyDenied(report.denial_message())
     store = common.open_store(root, state)
     try:
         done = applying.apply(loaded, store, revision=vcs.revision(root))
         if done.revision_id is not None:
             common.out.print(f"Applied the estate at {root} as revision {done.revision_id}.")
-        ctx = server.context(store, common.secret_box(root))
+        ctx = server.context(store, common.secret_box(root), policies=policy.policy_set(loaded))
         where = config.save(config.Config(f"http://127.0.0.1:{api_port}", _admin_token(ctx)))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
         settings = server.Settings(run_dir=server.run_dir(root), port=port, api_port=api_port,

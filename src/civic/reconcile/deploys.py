@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from civic import policy
 from civic.errors import NotFound, PolicyDenied, SpecError, UsageError
 from civic.reconcile import variables
 from civic.spec import loading, models, quantities, yamlpos
@@ -28,13 +29,13 @@ class Prepared:
     warnings: tuple[str, ...]
 
 
-def check_policy(*, environment: models.Environment, service: models.Service) -> None:
-    """DEPLOY-TIME POLICY HOOK: every deploy passes here before it is recorded.
-
-    civic.policy is wired in here; raise :class:`~civic.errors.PolicyDenied` to refuse
-    the deploy (nothing is recorded). Until then every deploy is allowed.
-    """
-    del environment, service
+def check_policy(*, environment: models.Environment, service: models.Service, platform: models.Platform,
+                 policies: policy.PolicySet | None, others: tuple[models.Service, ...] = ()) -> tuple[str, ...]:
+    """Every deploy passes here before it is recorded: a denial raises PolicyDenied (nothing is
+    recorded); warnings are returned, for the deploy to show."""
+    report = policy.enforce_service(service, environment, platform, policies=policies, others=others)
+    return tuple(f"policy {v.policy}: {' '.join(v.messages)}" for v in report.verdicts
+                 if v.failed and not v.denied and v.mode is policy.Mode.WARN)
 
 
 def parse(text: str, *, file: str, overrides: list[str] = (),
@@ -79,7 +80,8 @@ def _override(data: Any, overrides: list[str], *, file: str) -> Any:
 
 def prepare(service: models.Service, *, environment: models.Environment, platform: models.Platform,
             others: dict[str, models.ServiceSpec], secret_names: set[str], doc: yamlpos.Document,
-            replicas_override: dict[str, int | None] | None = None) -> Prepared:
+            replicas_override: dict[str, int | None] | None = None,
+            policies: policy.PolicySet | None = None) -> Prepared:
     """Every check a deploy must pass; raises SpecError, PolicyDenied or PlanError."""
     spec = service.spec
     problems = []
@@ -99,8 +101,13 @@ def prepare(service: models.Service, *, environment: models.Environment, platfor
                                 overrides=replicas_override or {})
     if quota_problem:
         raise PolicyDenied(quota_problem)
-    check_policy(environment=environment, service=service)
+    other_services = tuple(
+        models.Service(api_version=models.API_VERSION, kind="Service",
+                       metadata=models.Metadata(name=name), spec=spec)
+        for name, spec in others.items() if name != service.metadata.name)
     warnings = list(resolved.warnings)
+    warnings += check_policy(environment=environment, service=service, platform=platform,
+                             policies=policies, others=other_services)
     if any(v is not None for v in (spec.resources.cpu, spec.resources.memory)):
         warnings.append("cpu and memory limits are recorded but not enforced by the local runtime.")
     return Prepared(service, tuple(warnings))

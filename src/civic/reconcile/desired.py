@@ -12,6 +12,7 @@ import dataclasses
 
 from civic.backends import base
 from civic.reconcile import variables
+from civic import policy
 from civic.spec import models
 from civic.store import deployments
 from civic.store.crypto import SecretBox
@@ -25,6 +26,7 @@ class Context:
     store: StateStore
     records: deployments.Deployments
     box: SecretBox
+    policies: policy.PolicySet | None = None  # the estate's; None: the built-in library only
 
 
 def platform(ctx: Context) -> models.Platform:
