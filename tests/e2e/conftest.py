@@ -36,8 +36,15 @@ class Civic:
         self.log = os.path.join(tmp, "civic-up.log")
         self.proc: subprocess.Popen | None = None
 
-    def up(self, *extra: str) -> None:
+    def up(self, *extra: str, monitoring: bool = False) -> None:
+        """Start ``civic up``; monitoring (Prometheus, Alertmanager) only where a test needs it."""
         self.offset = len(self.output()) if os.path.exists(self.log) else 0
+        if monitoring:
+            self.monitoring_ports = [replicas.free_port() for _ in range(3)]
+            extra = ("--prometheus-port", str(self.monitoring_ports[0]), "--alertmanager-port",
+                     str(self.monitoring_ports[1]), "--pushgateway-port", str(self.monitoring_ports[2]), *extra)
+        else:
+            extra = ("--no-monitoring", *extra)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "civic", "up", "--estate", self.estate, "--port", str(self.port),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,10 @@ from fastapi import responses
 
 from civic.api import problems
 from civic.errors import CivicError, NotFound, UsageError
+from civic.observability import alertmanager
 from civic.reconcile import desired
 from civic.spec import models
+from civic.store import alerts as alerts_store
 
 if TYPE_CHECKING:
     from civic.api.server import ControlPlane
@@ -52,6 +55,13 @@ class ScaleBody(pydantic.BaseModel):
 
 class TokenBody(pydantic.BaseModel):
     team: str | None = None
+
+
+class SilenceBody(pydantic.BaseModel):
+    environment: str
+    service: str | None = None
+    hours: float = pydantic.Field(gt=0, le=24 * 30)
+    reason: str = pydantic.Field(min_length=1)
 
 
 def create(control: ControlPlane) -> fastapi.FastAPI:
@@ -164,9 +174,73 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
         ctx.records.add_token(value, team=body.team)
         return {"token": value, "team": body.team}
 
+    @app.get("/metrics", response_class=responses.PlainTextResponse)
+    async def metrics() -> str:
+        """Civic's own metrics, for the Prometheus it runs (no secrets: no token needed)."""
+        return await control.exposition()
+
+    @app.post("/v1/alerts/webhook")
+    async def alert_webhook(request: fastapi.Request, authorization: str = fastapi.Header("")) -> dict:
+        token = authorization.removeprefix("Bearer ").strip()
+        if not control.monitor.webhook_token or not secrets.compare_digest(token, control.monitor.webhook_token):
+            raise fastapi.HTTPException(401, "only Civic's Alertmanager posts here.")
+        return {"recorded": alerts_store.record(ctx.store, await request.json())}
+
+    def team_filter(team: str | None, who: Principal) -> str | None:
+        if who.team is not None and team not in (None, who.team):
+            raise fastapi.HTTPException(403, f"this token acts for team '{who.team}' only.")
+        return team or who.team
+
+    @app.get("/v1/alerts")
+    async def firing(team: str | None = None, who: Principal = fastapi.Depends(principal)) -> list:
+        am = _alertmanager(control)
+        try:
+            return await asyncio.to_thread(am.alerts, team=team_filter(team, who))
+        finally:
+            am.close()
+
+    @app.get("/v1/alerts/history")
+    async def alert_history(team: str | None = None, who: Principal = fastapi.Depends(principal)) -> list:
+        return alerts_store.history(ctx.store, team=team_filter(team, who))
+
+    @app.post("/v1/silences")
+    async def silence(body: SilenceBody, who: Principal = fastapi.Depends(principal)) -> dict:
+        environment_for(body.environment, who)
+        matchers = {"environment": body.environment} | ({"service": body.service} if body.service else {})
+        am = _alertmanager(control)
+        try:
+            silence_id = await asyncio.to_thread(
+                am.silence, matchers=matchers, duration=datetime.timedelta(hours=body.hours),
+                reason=body.reason, author=who.team or "admin")
+        finally:
+            am.close()
+        return {"id": silence_id, "matchers": matchers}
+
+    @app.get("/v1/silences")
+    async def silences(who: Principal = fastapi.Depends(principal)) -> list:
+        am = _alertmanager(control)
+        try:
+            found = await asyncio.to_thread(am.silences)
+        finally:
+            am.close()
+        if who.team is None:
+            return found
+        mine = {n for (_, n), s in ctx.store.all_specs("Environment").items() if s["spec"]["team"] == who.team}
+        return [s for s in found if any(m["name"] == "environment" and m["value"] in mine for m in s["matchers"])]
+
+    @app.get("/v1/monitoring")
+    async def monitoring_state(_who: Principal = fastapi.Depends(principal)) -> dict:
+        return control.monitor.describe()
+
     @app.post("/v1/shutdown")
     async def shutdown(_who: Principal = fastapi.Depends(admin)) -> dict:
         asyncio.get_running_loop().call_later(0.05, control.stopping.set)
         return {"stopping": True}
 
     return app
+
+
+def _alertmanager(control: ControlPlane) -> alertmanager.Alertmanager:
+    if not control.monitor.on:
+        raise UsageError(f"monitoring is off: {control.monitor.off_reason}.")
+    return alertmanager.Alertmanager(control.monitor.stack.alertmanager_url)

@@ -21,7 +21,8 @@ import uvicorn
 
 from civic.api import app as app_mod
 from civic.errors import UsageError
-from civic.reconcile import deploys, desired, loops
+from civic.observability import exposition, stack
+from civic.reconcile import deploys, desired, loops, monitoring
 from civic.runtime import local
 from civic.spec import models
 from civic.store import deployments
@@ -36,6 +37,8 @@ class Settings:
     api_port: int = 7470
     stats_port: int = 8404
     grace: float = 10.0
+    monitoring: bool = True
+    monitoring_ports: stack.Ports = stack.Ports()
 
 
 class _Server(uvicorn.Server):
@@ -57,7 +60,15 @@ class ControlPlane:
         self.backend = local.create(run_dir=settings.run_dir, records=ctx.records, port=settings.port,
                                     stats_port=settings.stats_port, base_domain=platform.spec.base_domain)
         self.reconciler = loops.Reconciler(ctx, self.backend)
+        self.monitor = monitoring.Monitor(
+            ctx, workdir=os.path.join(settings.run_dir, "monitoring"), ports=settings.monitoring_ports,
+            api_port=settings.api_port, stats_port=settings.stats_port, replicas=self._ready_replicas,
+            service_url=self.url, enabled=settings.monitoring)
         self.stopping = asyncio.Event()
+
+    def _ready_replicas(self) -> list[monitoring.Replica]:
+        return [monitoring.Replica(r.environment, r.service, r.revision, r.id, r.port)
+                for r in self.backend.supervisor.replicas() if r.phase == "ready"]
 
     def __repr__(self) -> str:
         return f"ControlPlane(settings={self.settings!r})"
@@ -102,6 +113,24 @@ class ControlPlane:
                 "warnings": list(prepared.warnings),
                 "progressDeadlineSeconds": service.spec.rollout.progress_deadline_seconds}
 
+    async def exposition(self) -> str:
+        """Civic's /metrics: every service as the backend observes it, and quota in use."""
+        platform = desired.platform(self.ctx)
+        services, quotas = [], []
+        for env in sorted({c.environment for c in self.ctx.records.current(None)}):
+            spec = desired.environment_spec(self.ctx, env)
+            if spec is None:
+                continue
+            observed = await self.backend.observe(env)
+            team = spec.spec.team
+            services += [exposition.ServiceSample(env, team, s) for s in observed.services]
+            quota, defaults = spec.spec.quota, platform.spec.defaults.quota
+            limits = {"replicas": quota.replicas if quota.replicas is not None else defaults.replicas,
+                      "services": quota.services if quota.services is not None else defaults.services}
+            used = {"replicas": sum(s.desired for s in observed.services), "services": len(observed.services)}
+            quotas += [exposition.QuotaSample(env, team, k, used[k], limits[k] or 0) for k in limits]
+        return exposition.render(services, quotas)
+
     def replicas(self, environment: str | None) -> list[dict]:
         return [dataclasses.asdict(r) for r in self.backend.supervisor.replicas(environment)]
 
@@ -110,9 +139,11 @@ class ControlPlane:
         await self.reconciler.reconcile_all()
         self.backend.start()
         self.reconciler.start()
+        await self.monitor.start()
         return adopted
 
     async def stop(self, *, keep_running: bool = False) -> None:
+        await self.monitor.stop()
         await self.reconciler.aclose()
         if keep_running:
             await self.backend.aclose()

@@ -13,7 +13,7 @@ import traceback
 
 import typer
 
-from civic.cli import common, deploy, estate, importer, kube, policy, scaffold, schema, secret, services, up
+from civic.cli import alerts, common, deploy, estate, importer, kube, policy, scaffold, schema, secret, services, up
 from civic.errors import CivicError, SpecError
 
 EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
@@ -39,6 +39,8 @@ for command in (up.up, up.down, deploy.deploy, deploy.rollback, services.service
                 deploy.scale, deploy.restart):
     app.command()(command)
 app.add_typer(up.token_app, name="token")
+for command in (alerts.alerts, alerts.silence, alerts.silences):
+    app.command()(command)
 
 
 def report(e: CivicError) -> None:

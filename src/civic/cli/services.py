@@ -36,9 +36,16 @@ def status(environment: str = typer.Argument(None, metavar="[ENV]"),
     with client_api.Client() as client:
         rows = client.services(environment)
         replicas = client.replicas(environment)
+        watching = client.monitoring()
     if output is common.Output.json:
-        common.print_json({"services": rows, "replicas": replicas})
+        common.print_json({"services": rows, "replicas": replicas, "monitoring": watching})
         return
+    if watching["monitoring"] == "on":
+        common.out.print(f"monitoring: on (Prometheus {watching['prometheus']}, "
+                         f"Alertmanager {watching['alertmanager']})")
+    else:
+        common.out.print("[yellow]monitoring: off[/] ", end="")
+        common.out.print(f"({watching['reason']})", markup=False)
     for row in rows:
         colour = COLOURS.get(row["health"], "white")
         common.out.print(f"[bold]{row['environment']}/{row['service']}[/] revision {row['revision']}: "

@@ -21,6 +21,7 @@ from civic.cli.common import EstateOption, StateOption
 from civic.client import api as client_api
 from civic.client import config
 from civic.errors import CivicError, PolicyDenied, UsageError
+from civic.observability import stack
 from civic.runtime import haproxy
 from civic.store import applying
 
@@ -35,8 +36,13 @@ def up(
     stats_port: int = typer.Option(8404, "--stats-port", help="HAProxy's stats and /metrics port."),
     deploy: list[str] = typer.Option([], "--deploy", metavar="ENV=FILE",
                                      help="Also deploy this civic.service.yaml (repeatable)."),
+    monitoring: bool = typer.Option(True, "--monitoring/--no-monitoring",
+                                    help="Run Prometheus, Alertmanager and the Pushgateway."),
+    prometheus_port: int = typer.Option(9090, "--prometheus-port"),
+    alertmanager_port: int = typer.Option(9093, "--alertmanager-port"),
+    pushgateway_port: int = typer.Option(9091, "--pushgateway-port"),
 ) -> None:
-    """Start Civic: apply the estate, then run the API, the reconcilers and the runtime."""
+    """Start Civic: apply the estate, then run the API, the reconcilers, the runtime and monitoring."""
     haproxy.require()
     startup = [_startup(item) for item in deploy]
     root = common.estate_root(estate)
@@ -52,8 +58,9 @@ def up(
         ctx = server.context(store, common.secret_box(root), policies=policy.policy_set(loaded))
         where = config.save(config.Config(f"http://127.0.0.1:{api_port}", _admin_token(ctx)))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
-        settings = server.Settings(run_dir=server.run_dir(root), port=port, api_port=api_port,
-                                   stats_port=stats_port)
+        settings = server.Settings(
+            run_dir=server.run_dir(root), port=port, api_port=api_port, stats_port=stats_port,
+            monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port))
 
         async def main() -> None:
             control = server.ControlPlane(ctx, settings)
@@ -86,6 +93,12 @@ def _ready(control: server.ControlPlane, adopted: int, deployed: list[dict], whe
     s = control.settings
     common.out.print(f"[green]Civic is up.[/] API http://127.0.0.1:{s.api_port} (token in {where}); "
                      f"services on port {s.port}; HAProxy metrics http://127.0.0.1:{s.stats_port}/metrics")
+    m = control.monitor.describe()
+    if m["monitoring"] == "on":
+        common.out.print(f"Monitoring: Prometheus {m['prometheus']}, Alertmanager {m['alertmanager']}, "
+                         f"Pushgateway {m['pushgateway']}")
+    else:
+        common.out.print(f"[yellow]Monitoring is off:[/] {m['reason']}.")
     if adopted:
         common.out.print(f"Adopted {adopted} replica(s) that were still running.")
     for item in deployed:

@@ -81,6 +81,22 @@ class Client:
     def create_token(self, team: str | None) -> dict[str, Any]:
         return self._call("POST", "/v1/tokens", json={"team": team})
 
+    def monitoring(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/monitoring")
+
+    def alerts(self, *, team: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/alerts", params={"team": team} if team else {})
+
+    def alert_history(self, *, team: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/alerts/history", params={"team": team} if team else {})
+
+    def silence(self, *, environment: str, service: str | None, hours: float, reason: str) -> dict[str, Any]:
+        return self._call("POST", "/v1/silences", json={"environment": environment, "service": service,
+                                                         "hours": hours, "reason": reason})
+
+    def silences(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/silences")
+
     def shutdown(self) -> dict[str, Any]:
         return self._call("POST", "/v1/shutdown")
 

@@ -1,6 +1,6 @@
 """A small real web service for the runtime tests: stdlib only, so it starts in ~50 ms.
 
-GET / answers with its VERSION; /healthz is 200 unless READY=0 (then 500), /livez
+GET / answers with its VERSION (or 500 when FAIL=1, a bad release); /healthz is 200 unless READY=0 (then 500), /livez
 unless LIVE=0; /slow
 takes SLOW_SECONDS (default 0.3) to answer. It serves on $PORT and, on SIGTERM,
 finishes what it is doing and exits.
@@ -27,6 +27,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(float(os.environ.get("SLOW_SECONDS", "0.3")))
             self._send(200, b"slow\n")
+        elif os.environ.get("FAIL") == "1":
+            self._send(500, b"internal error\n")
         else:
             self._send(200, f"{os.environ.get('VERSION', 'v1')} {os.getpid()}\n".encode())
 

@@ -1,0 +1,234 @@
+"""Monitoring kept in step with the estate and the running services, level-based.
+
+``civic up`` runs one :class:`Monitor`. Every pass it works out, from the store alone,
+the whole of what Prometheus and Alertmanager should have (scrape config, one rule file
+per environment, target files of the replicas that export metrics, the routing of every
+team's alerts), writes only the files whose text changed, and asks the servers to reload
+only when their configuration changed: target files are picked up by Prometheus itself.
+
+If the Debian packages are missing, the monitor is *off* (it says which packages to
+install) and Civic runs on without it; ``civic status`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from civic.errors import CivicError
+from civic.observability import rules, routing, scrape, stack
+from civic.reconcile import desired
+from civic.runtime import aiotasks
+from civic.spec import models
+from civic.store import applying
+
+log = logging.getLogger("civic.monitoring")
+
+INTERVAL = 2.0  # seconds between passes
+
+
+@dataclasses.dataclass(frozen=True)
+class Replica:
+    """A running replica whose metrics Prometheus should scrape."""
+
+    environment: str
+    service: str
+    revision: int
+    id: str
+    port: int
+
+
+class Monitor:
+    def __init__(self, ctx: desired.Context, *, workdir: str, ports: stack.Ports, api_port: int,
+                 stats_port: int, replicas: Callable[[], list[Replica]],
+                 service_url: Callable[[str, str], str], enabled: bool = True) -> None:
+        self.ctx = ctx
+        self.workdir = workdir
+        self.stack = stack.Stack(workdir=workdir, ports=ports)
+        self.api_port = api_port
+        self.stats_port = stats_port
+        self.replicas = replicas
+        self.service_url = service_url
+        self.off_reason = "" if enabled else "turned off with --no-monitoring"
+        if enabled and stack.missing():
+            packages = " ".join(stack.missing())
+            self.off_reason = f"the Debian packages {packages} are missing; run 'apt-get install {packages}'"
+        self.written: dict[str, str] = {}
+        self.task: asyncio.Task | None = None
+        self.webhook_token = ""
+
+    @property
+    def on(self) -> bool:
+        return not self.off_reason
+
+    def describe(self) -> dict[str, Any]:
+        if not self.on:
+            return {"monitoring": "off", "reason": self.off_reason}
+        return {"monitoring": "on", "prometheus": self.stack.prometheus_url,
+                "alertmanager": self.stack.alertmanager_url, "pushgateway": self.stack.pushgateway_url}
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if not self.on:
+            log.warning("monitoring is off: %s", self.off_reason)
+            return
+        for folder in ("rules", "targets", "secrets", "data"):
+            os.makedirs(os.path.join(self.workdir, folder), mode=0o700, exist_ok=True)
+        self.webhook_token = self._webhook_token()
+        self._stop_leftovers()
+        self.sync(reload=False)
+        try:
+            await asyncio.to_thread(self.stack.start)
+        except CivicError as e:
+            self.off_reason = e.message
+            log.warning("monitoring is off: %s", e.message)
+            return
+        self._write_pids()
+        self.task = aiotasks.guarded("monitoring", self._loop)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            await aiotasks.cancel([self.task])
+        if self.stack.processes:
+            await asyncio.to_thread(self.stack.stop)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(INTERVAL)
+            await asyncio.to_thread(self.sync)
+
+    # --- one pass ------------------------------------------------------------------------
+
+    def sync(self, *, reload: bool = True) -> None:
+        """Write what changed; reload the servers if their configuration did."""
+        files = self.files()
+        changed = {path for path, text in files.items() if self.written.get(path) != text}
+        for path in sorted(changed):
+            self._write(path, files[path])
+        for path in [p for p in self.written if p not in files]:
+            os.remove(os.path.join(self.workdir, path))
+            del self.written[path]
+            changed.add(path)
+        if reload and any(not p.startswith("targets/") for p in changed):
+            self.stack.reload()
+
+    def files(self) -> dict[str, str]:
+        """Every file the monitoring servers read, as it should be now (relative paths)."""
+        teams = {n: models.Team.model_validate(s) for (_, n), s in self.ctx.store.all_specs("Team").items()}
+        envs = {n: models.Environment.model_validate(s)
+                for (_, n), s in self.ctx.store.all_specs("Environment").items()}
+        services = self._services()
+        out: dict[str, str] = {}
+        for name, env in sorted(envs.items()):
+            group = rules.environment_rules(env)
+            for service, spec in sorted(services.get(name, {}).items()):
+                group += rules.service_rules(environment=env, service=service, spec=spec,
+                                             link=self.service_url(name, service))
+            out[f"rules/{name}.yml"] = rules.rule_file({name: group})
+        out["targets/replicas.json"] = scrape.targets_file(self._targets(envs, services))
+        haproxy_labels = {f"{svc}.{env}": f"{env}/{svc}/{envs[env].spec.team}"
+                          for env, by_name in services.items() if env in envs for svc in by_name}
+        out["prometheus.yml"] = scrape.config_text(scrape.prometheus_config(
+            rules_glob=os.path.join(self.workdir, "rules", "*.yml"),
+            targets_dir=os.path.join(self.workdir, "targets"),
+            alertmanager=f"127.0.0.1:{self.stack.ports.alertmanager}",
+            civic=f"127.0.0.1:{self.api_port}", haproxy=f"127.0.0.1:{self.stats_port}",
+            pushgateway=f"127.0.0.1:{self.stack.ports.pushgateway}", haproxy_labels=haproxy_labels))
+        out.update(self._alertmanager(teams))
+        return out
+
+    def _alertmanager(self, teams: dict[str, models.Team]) -> dict[str, str]:
+        secret_files: dict[str, str] = {}
+        values: dict[tuple[str, str], str | None] = {}
+
+        def value(team: str, name: str) -> str | None:
+            if (team, name) not in values:
+                try:
+                    token = self.ctx.store.get_secret(applying.team_scope(team), name)
+                    values[(team, name)] = self.ctx.box.decrypt(token)
+                except CivicError:
+                    values[(team, name)] = None
+            return values[(team, name)]
+
+        def file(team: str, name: str) -> str:
+            rel = f"secrets/{team}--{name}"
+            secret_files[rel] = value(team, name) or ""
+            return os.path.join(self.workdir, rel)
+
+        config = routing.alertmanager_config(
+            teams=teams, civic_webhook=f"http://127.0.0.1:{self.api_port}/v1/alerts/webhook",
+            secret_file=file, secret_value=value)
+        config["receivers"][0]["webhook_configs"][0]["http_config"] = {
+            "authorization": {"credentials_file": os.path.join(self.workdir, "secrets", "webhook-token")}}
+        return {**secret_files, "secrets/webhook-token": self.webhook_token,
+                "alertmanager.yml": routing.config_text(config)}
+
+    def _services(self) -> dict[str, dict[str, models.ServiceSpec]]:
+        out: dict[str, dict[str, models.ServiceSpec]] = {}
+        for current in self.ctx.records.current(None):
+            spec = self.ctx.records.revision(current.environment, current.service, current.revision).spec
+            out.setdefault(current.environment, {})[current.service] = models.Service.model_validate(spec).spec
+        return out
+
+    def _targets(self, envs: dict[str, models.Environment],
+                 services: dict[str, dict[str, models.ServiceSpec]]) -> list[scrape.Target]:
+        out = []
+        for r in self.replicas():
+            spec = services.get(r.environment, {}).get(r.service)
+            env = envs.get(r.environment)
+            if spec is None or env is None or not spec.metrics_path:
+                continue
+            out.append(scrape.Target(f"127.0.0.1:{r.port}", r.environment, r.service, env.spec.team,
+                                     revision=str(r.revision), replica=r.id, metrics_path=spec.metrics_path))
+        return out
+
+    # --- files -----------------------------------------------------------------------------
+
+    def _write(self, rel: str, text: str) -> None:
+        path = os.path.join(self.workdir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        mode = 0o600 if rel.startswith("secrets/") or rel == "alertmanager.yml" else 0o644
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)  # Prometheus never reads a half-written file
+        self.written[rel] = text
+
+    def _webhook_token(self) -> str:
+        path = os.path.join(self.workdir, "secrets", "webhook-token")
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read().strip()
+        return "civic_webhook_" + secrets.token_urlsafe(24)
+
+    def _pid_file(self) -> str:
+        return os.path.join(self.workdir, "pids")
+
+    def _write_pids(self) -> None:
+        with open(self._pid_file(), "w") as f:
+            f.write(" ".join(str(p.pid) for p in self.stack.processes.values()))
+
+    def _stop_leftovers(self) -> None:
+        """Servers left by a control plane that was killed: stop them before starting anew."""
+        try:
+            with open(self._pid_file()) as f:
+                pids = [int(p) for p in f.read().split()]
+        except (OSError, ValueError):
+            return
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"prometheus" not in f.read():  # the pid was reused by something else
+                        continue
+                os.killpg(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue
