@@ -122,7 +122,8 @@ def test_namespace_access_and_network_follow_the_environment(loaded, services):
     assert policies["allow-monitoring"]["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == \
         {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
     ingress = _by_kind(objects, "Ingress", "web")[0]
-    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-production"}
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-production",
+                                                  "nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
     assert ingress["spec"]["tls"][0]["hosts"] == [
         "web.laa-apply-production.apps.live.cloud-platform.service.justice.gov.uk"]
 

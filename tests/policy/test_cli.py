@@ -95,7 +95,7 @@ def test_policy_list_and_explain(cli, estate_dir):
 
 def test_policy_test_runs_builtin_and_estate_suites_and_fails_on_a_broken_case(cli, estate_dir):
     ok = cli("policy", "test", "--estate", estate_dir)
-    assert ok.code == 0 and "57 of 57 cases passed in 20 suites." in ok.out
+    assert ok.code == 0 and "115 of 115 cases passed in 43 suites." in ok.out
     edit(estate_dir, "policies/tests/source-in-moj-github.yaml", "violations: 1", "violations: 0")
     broken = cli("policy", "test", os.path.join(estate_dir, "policies", "tests"), "--estate", estate_dir)
     assert broken.code == 1

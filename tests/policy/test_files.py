@@ -86,7 +86,9 @@ def test_an_expression_that_does_not_compile_is_placed_at_its_line():
      "policies/x.yaml:6:3: spec.mode: must be one of 'deny', 'warn' or 'audit', got 'block'."),
     (OWN.replace("appliesTo: [Environment]", "appliesTo: [Enviroment]"),
      "policies/x.yaml:7:15: spec.appliesTo[0]: 'Enviroment' is not a kind policies can judge; use one of "
-     "Platform, Team, Environment, Service; did you mean 'Environment'?"),
+     "Platform, Team, Environment, Service, Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, "
+     "CronJob, KubernetesService, Namespace, Ingress, RoleBinding, ClusterRoleBinding, PodDisruptionBudget; "
+     "did you mean 'Environment'?"),
     (OWN.replace("name: review-date", "name: no-privileged"),
      "policies/x.yaml:4:3: metadata.name: a policy named 'no-privileged' already exists (the built-in "
      "library); choose another name, or write a PolicyOverride to change a built-in."),

@@ -14,7 +14,8 @@ import typer
 from rich.table import Table
 
 from civic.backends.kubernetes import client as client_mod
-from civic.backends.kubernetes import cluster, inputs, rendering, targets, validation
+from civic import policy
+from civic.backends.kubernetes import admission, cluster, inputs, rendering, targets, validation
 from civic.cli import common
 from civic.cli.common import EstateOption
 from civic.errors import SpecError, UsageError
@@ -68,6 +69,9 @@ def render(
     validate: bool = typer.Option(False, "--validate", help=(
         "Check every object against the Kubernetes schemas (oldest and newest supported "
         "version, strict) and the CRD schemas; exit 1 on any problem.")),
+    policies: bool = typer.Option(True, "--policies/--no-policies", help=(
+        "Also print Civic's policies for Kubernetes objects as cluster-wide ValidatingAdmissionPolicies "
+        "and bindings (Kubernetes 1.30 and later).")),
     estate: str = EstateOption,
 ) -> None:
     """Print ENV's Kubernetes objects as YAML, ready for `kubectl apply -f -`. Secret values are never printed."""
@@ -78,13 +82,19 @@ def render(
     services = _services(service, loaded.environments[env])
     rendered = rendering.render(inputs.desired(loaded, env, services=services), target)
     objects = rendered.objects()
+    enforced = admission.render(policy.policy_set(loaded), target) if policies else admission.Admission(())
     if validate:
         wrong = validation.check_all(objects, (targets.OLDEST, targets.NEWEST))
+        wrong += validation.check_all(list(enforced.objects), (admission.SINCE, targets.NEWEST))
         if wrong:
             raise UsageError("rendered objects are not valid:\n" + "\n".join(f"  {w}" for w in wrong))
-    sys.stdout.write(rendering.to_yaml(objects))
+    sys.stdout.write(rendering.to_yaml(objects + list(enforced.objects)))
+    if enforced.missing:
+        common.err.print(f"missing capability: {enforced.missing}.", markup=False)
     if validate:
-        common.err.print(f"✓ {len(objects)} objects valid for Kubernetes {targets.OLDEST} and {targets.NEWEST}.")
+        common.err.print(f"✓ {len(objects)} objects valid for Kubernetes {targets.OLDEST} and {targets.NEWEST}"
+                         + (f"; {len(enforced.objects)} admission policy objects for {admission.SINCE} and "
+                            f"{targets.NEWEST}." if enforced.objects else "."))
 
 
 EnvOption = typer.Option([], "--env", help="Only this environment (repeatable) [default: all on the cluster].")

@@ -1,4 +1,4 @@
-"""``civic policy list|explain|test|audit``, and the policy report that validate, plan and apply print.
+"""``civic policy list|explain|test|audit|conformance``, and the policy report that validate, plan and apply print.
 
 Thin: each command reads files or the store, calls :mod:`civic.policy`, and prints.
 """
@@ -17,7 +17,8 @@ from civic.cli import common
 from civic.cli.common import EstateOption, OutputOption, StateOption
 from civic.errors import NotFound, Problem, SpecError
 from civic.policy import auditing
-from civic.policy import files, rendering, suites
+from civic.policy import files, gatekeeper, rendering, suites
+from civic.cli import conformance_corpus
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
 
@@ -173,3 +174,40 @@ def audit(estate: str = EstateOption, state: str = StateOption,
             common.out.print(f"note: {note}", markup=False)
     if report.denied:
         raise typer.Exit(1)
+
+
+@app.command()
+def conformance(
+    directory: str = typer.Argument(..., help="A gatekeeper-library corpus: index.json and the suites' files."),
+    estate: str = EstateOption,
+    output: common.Output = OutputOption,
+) -> None:
+    """Judge Gatekeeper's own test cases with Civic's policies; exit 1 if a covered case disagrees."""
+    index, docs = conformance_corpus.read(directory)
+    results = gatekeeper.run(index, docs, _policies(estate))
+    rows = gatekeeper.table(results)
+    if output is common.Output.json:
+        common.print_json({"policies": rows, "cases": [r.as_dict() for r in results]})
+    else:
+        _print_conformance(rows, results)
+    if not gatekeeper.covered_ok(results):
+        raise typer.Exit(1)
+
+
+def _print_conformance(rows: list[dict], results: list[gatekeeper.CaseResult]) -> None:
+    table = Table("gatekeeper policy", "civic policy", "cases", "agree", "disagree", "not covered")
+    for r in rows:
+        table.add_row(r["gatekeeper"], r["civic"] or "-", str(r["cases"]), str(r["agrees"]),
+                      str(r["disagrees"]), str(r["not covered"]))
+    common.out.print(table)
+    for r in results:
+        if r.outcome is gatekeeper.Outcome.DISAGREES:
+            common.out.print(f"[red]disagrees[/] {r.id}: ", end="")
+            common.out.print(f"{r.detail}; Civic said: {list(r.messages) or 'nothing'}", markup=False)
+    for why in sorted({(r.gatekeeper, r.detail) for r in results if r.outcome is gatekeeper.Outcome.NOT_COVERED}):
+        common.out.print(f"not covered: {why[0]}: {why[1]}", markup=False)
+    covered = [r for r in results if r.outcome is not gatekeeper.Outcome.NOT_COVERED]
+    agree = sum(r.outcome is gatekeeper.Outcome.AGREES for r in covered)
+    colour = "green" if agree == len(covered) else "red"
+    common.out.print(f"[{colour}]{agree} of {len(covered)} covered cases agree[/]; "
+                     f"{len(results) - len(covered)} of {len(results)} cases not covered.")

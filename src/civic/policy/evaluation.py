@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from civic.policy import exemptions, expressions, subjects
+from civic.policy import exemptions, expressions, kubernetes, subjects
 from civic.policy.definitions import Policy, PolicySet, Scope
 from civic.policy.verdicts import Report, Status, Verdict
 
@@ -44,7 +44,11 @@ def evaluate(policy_set: PolicySet, items: Sequence[subjects.Subject], *,
         if policy.scope is Scope.ESTATE:
             out += _estate_check(policy, items, today)
     notes += sorted({v.note for v in out if v.note and v.status is not Status.EXEMPT})
-    return Report(tuple(out), len(policy_set.policies), tuple(dict.fromkeys(notes)))
+    kinds = {s.kind for s in items}
+    # the policies for Kubernetes objects count only where such objects were judged
+    judged = [p for p in policy_set.policies
+              if not set(p.applies_to) <= set(kubernetes.API) or kinds & set(p.applies_to)]
+    return Report(tuple(out), len(judged), tuple(dict.fromkeys(notes)))
 
 
 def _judge(policy: Policy, subject: subjects.Subject,

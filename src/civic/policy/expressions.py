@@ -6,7 +6,7 @@ costs far more). :func:`context` builds one CEL context per subject, which every
 policy for that subject reuses; ``params`` is looked up per policy, so switching
 policies does not convert the object again. Extra functions: ``memory_bytes("512Mi")``
 and ``cpu_millicores("500m")``, since CEL has no Kubernetes quantities here, and
-``lower(s)``.
+``lower(s)``; Kubernetes' ``s.lowerAscii()`` and ``list.join(sep)``.
 Called by :mod:`civic.policy.evaluation` and :mod:`civic.policy.files`. Pure.
 """
 
@@ -61,8 +61,17 @@ def _lower(value: Any) -> str:
     return str(value).lower()
 
 
-# lower() because a case-insensitive regular expression is compiled again on every call
-FUNCTIONS = {"memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores, "lower": _lower}
+def _join(items: Any, separator: str = "") -> str:
+    return str(separator).join(str(i) for i in items)
+
+
+# lower() because a case-insensitive regular expression is compiled again on every call.
+# lowerAscii and join are Kubernetes' CEL string library, so policies for Kubernetes objects
+# that use them still run in a ValidatingAdmissionPolicy; the others are Civic's own.
+FUNCTIONS = {"memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores, "lower": _lower,
+             "lowerAscii": _lower, "join": _join}
+CIVIC_ONLY = ("memory_bytes", "cpu_millicores", "lower")
+"""Functions a Kubernetes API server does not have: a policy using them cannot be a VAP."""
 
 
 LAZY = ("environment", "platform")

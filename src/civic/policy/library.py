@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from civic.policy import subjects
+from civic.policy import kube_library, subjects
 from civic.policy.definitions import Mode, Policy, Scope
 
 ENV, TEAM, SERVICE = ("Environment",), ("Team",), ("Service",)
@@ -47,7 +47,7 @@ def unique_hostnames(items: Iterable[subjects.Subject],
             yield s, f"hostname '{host}' is also claimed by {others}"
 
 
-BUILTIN: tuple[Policy, ...] = (
+CIVIC: tuple[Policy, ...] = (
     Policy(
         "ownership-metadata", "An environment says what it runs, who owns it, where its code is, "
         "where its team talks, and which business unit pays for it.", ENV,
@@ -176,3 +176,6 @@ BUILTIN: tuple[Policy, ...] = (
                                "754256621582.dkr.ecr.eu-west-2.amazonaws.com/"]},
         field="spec.image"),
 )
+
+BUILTIN: tuple[Policy, ...] = CIVIC + kube_library.POLICIES
+"""Civic's kinds' policies, then those for Kubernetes objects (:mod:`civic.policy.kube_library`)."""

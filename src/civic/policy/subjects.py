@@ -58,6 +58,8 @@ class SubjectKind:
     hosts: Callable[[Mapping[str, Any]], list[str]] = lambda obj: []
     variables: Callable[[Mapping[str, Any]], Mapping[str, str]] = lambda obj: {}
     exceptions: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]] = lambda obj: []
+    api: tuple[tuple[str, str], ...] = ()
+    """For a Kubernetes kind: the (API group, kind) pairs it stands for ("" is the core group)."""
 
 
 KINDS: dict[str, SubjectKind] = {}
@@ -66,6 +68,16 @@ KINDS: dict[str, SubjectKind] = {}
 def register(kind: SubjectKind) -> None:
     """Make ``kind`` something policies can apply to (``appliesTo: [kind.name]``)."""
     KINDS[kind.name] = kind
+
+
+def kind_of(obj: Mapping[str, Any]) -> str | None:
+    """The subject kind of a written object: Civic's by its kind, a Kubernetes object by its
+    API group and kind (a Kubernetes Service is ``KubernetesService``); None if not judged."""
+    api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+    if api_version.startswith("civic/") or not api_version:
+        return kind if kind in KINDS else None
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    return next((k.name for k in KINDS.values() if (group, kind) in k.api), None)
 
 
 def _model_view(kind: str) -> View:

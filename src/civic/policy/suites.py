@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from civic.policy import documents, evaluation, subjects
+from civic.policy import documents, evaluation, kubernetes, subjects
 from civic.policy.definitions import PolicySet
 from civic.spec import yamlpos
 
@@ -88,6 +88,9 @@ def _subjects(suite: documents.SuiteDocument, case: documents.Case,
     env_view = subjects.KINDS["Environment"].view(env_raw)
     out = []
     for raw in case.objects if case.objects is not None else [case.object or {}]:
+        if not str(raw.get("apiVersion", "civic/")).startswith("civic/"):
+            out.append(kubernetes.subject(raw))  # a Kubernetes object, judged as written
+            continue
         kind = raw.get("kind") or case.kind or default_kind
         if kind not in subjects.KINDS:
             raise ValueError(f"'{kind}' is not a kind policies can judge")

@@ -18,6 +18,8 @@ from civic.spec import models
 Obj = dict[str, Any]
 SECRETS = "civic-secrets"
 ROLES = {"admin": "admin", "edit": "edit", "view": "view"}
+MOJ = "cloud-platform.justice.gov.uk/"
+MOJ_LABELS = {MOJ + "namespace"}  # a label there: other namespaces' network policies select by it
 
 
 def meta(name: str, namespace: str | None, labels: Mapping[str, str],
@@ -43,12 +45,20 @@ def namespace(env: models.Environment, cluster: models.Cluster) -> Obj:
         "pod-security.kubernetes.io/audit": "restricted",
         "pod-security.kubernetes.io/warn": "restricted",
     }
-    annotations = {ownership.PREFIX + key: value for key, value in (
+    owned = {key: value for key, value in (
         ("business-unit", spec.business_unit), ("application", spec.application),
         ("owner", spec.owner), ("source-code", spec.source_code),
         ("slack-channel", spec.team_channel), ("service-area", spec.service_area),
         ("review-after", spec.review_after.isoformat() if spec.review_after else None),
     ) if value}
+    annotations = {ownership.PREFIX + key: value for key, value in owned.items()}
+    # the MoJ Cloud Platform's own names too, so its tooling (and its Gatekeeper
+    # constraints and reports) keep working on namespaces Civic renders
+    labels |= {MOJ + "is-production": str(spec.production).lower(), MOJ + "environment-name": spec.environment_name}
+    annotations |= {MOJ + key: value for key, value in owned.items()} | {MOJ + "team-name": spec.team}
+    kept = {k: v for k, v in env.metadata.annotations.items() if k.startswith(MOJ)}
+    labels |= {k: v for k, v in kept.items() if k in MOJ_LABELS}
+    annotations |= {k: v for k, v in kept.items() if k not in MOJ_LABELS}
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": meta(env.metadata.name, None, labels, annotations)}
 

@@ -150,7 +150,9 @@ def ingress(revision: base.ServiceRevision, *, cluster: models.Cluster, base_dom
     paths = [{"path": prefix, "pathType": "Prefix",
               "backend": {"service": {"name": name, "port": {"name": HTTP}}}} for prefix in prefixes]
     names = hosts(revision, base_domain)
-    annotations = {"cert-manager.io/cluster-issuer": cluster.cluster_issuer}
+    # plain HTTP only redirects (policy ingress-https-only; ingress-nginx reads the annotation)
+    annotations = {"cert-manager.io/cluster-issuer": cluster.cluster_issuer,
+                   "nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": manifests.meta(name, env, _labels(env, name), annotations),
             "spec": {"ingressClassName": cluster.ingress_class,
