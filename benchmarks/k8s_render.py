@@ -6,6 +6,9 @@
 2. API requests for an apply where N environments changed in a 1,500-environment
    cluster (the FAKE cluster of tests/kubernetes/fakecluster.py on loopback; seeded
    in-process as a full apply would leave it): it must grow with N, not with the estate.
+   As ``civic cluster apply`` does for the whole cluster, the apply includes the
+   admission policies (their platform ApplySet, unchanged: one GET of its parent);
+   then one policy is turned off, which costs requests in proportion to the policies.
 
 Run: python benchmarks/k8s_render.py [--environments 1500] [--one-version]
 """
@@ -24,17 +27,19 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "kubernetes"))
 
 import fakecluster  # noqa: E402  (the FAKE API server)
 
+from civic import policy  # noqa: E402
 from civic.backends import base  # noqa: E402
+from civic.backends.kubernetes import admission, cluster, inputs, rendering, targets, validation  # noqa: E402
 from civic.backends.kubernetes import client as client_mod  # noqa: E402
-from civic.backends.kubernetes import cluster, inputs, rendering, targets, validation  # noqa: E402
 from civic.spec import estate as estate_mod  # noqa: E402
 from civic.spec import models  # noqa: E402
 
 TARGET = models.Cluster(name="bench", base_domain="apps.example.gov.uk")
+ESTATE = os.path.join(ROOT, "examples", "estate")
 
 
 def desired_states(count: int) -> list[base.DesiredEnvironment]:
-    estate = estate_mod.load(os.path.join(ROOT, "examples", "estate"))
+    estate = estate_mod.load(ESTATE)
     template = estate.environments["laa-apply-production"]
     web = inputs.load_service(os.path.join(ROOT, "examples", "kubernetes", "web.service.yaml"))
     worker = inputs.load_service(os.path.join(ROOT, "examples", "kubernetes", "worker.service.yaml"))
@@ -59,12 +64,12 @@ def seed(fake: fakecluster.FakeCluster, renders: list[rendering.Rendered]) -> No
                        manager="civic", force=True, dry_run=False)
 
 
-async def apply_all(fake: fakecluster.FakeCluster, kubeconfig: str,
-                    renders: list[rendering.Rendered]) -> tuple[int, float, list[cluster.Report]]:
+async def apply_all(fake: fakecluster.FakeCluster, kubeconfig: str, renders: list[rendering.Rendered],
+                    policies: admission.Admission) -> tuple[int, float, list[cluster.Report]]:
     api = client_mod.Client.from_kubeconfig(kubeconfig)
     start = time.perf_counter()
     try:
-        reports = await cluster.sync_estate(api, [(r, True) for r in renders])
+        reports = await cluster.sync_estate(api, [(r, True) for r in renders], policies=policies)
         return api.requests, time.perf_counter() - start, reports
     finally:
         await api.aclose()
@@ -91,13 +96,14 @@ def main() -> None:
           f"in {validate_s:.2f} s ({len(objects) * len(versions) / validate_s:,.0f}/s); problems: {len(wrong)}")
     print(f"render + validate: {render_s + validate_s:.2f} s")
 
+    policies = admission.render(policy.policy_set(estate_mod.load(ESTATE)), TARGET)
     fake = fakecluster.FakeCluster()
     url = fake.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = fake.kubeconfig(tmp, url)
             start = time.perf_counter()
-            seed(fake, renders)
+            seed(fake, renders + [rendering.admission_set(policies.objects)])
             print(f"seeded the FAKE cluster with {len(fake.objects)} objects in {time.perf_counter() - start:.1f} s")
             for changed in (0, 1, 10):
                 for i in range(changed):
@@ -107,10 +113,15 @@ def main() -> None:
                     renders[i] = rendering.render(
                         base.DesiredEnvironment(states[i].name, states[i].platform, bumped, states[i].services,
                                                 teams=states[i].teams), TARGET)
-                requests, seconds, reports = asyncio.run(apply_all(fake, kubeconfig, renders))
-                applied = sum(1 for r in reports if not r.skipped)
-                print(f"apply with {changed:>2} changed environment(s) of {len(renders)}: {requests} API requests "
+                requests, seconds, reports = asyncio.run(apply_all(fake, kubeconfig, renders, policies))
+                applied = sum(1 for r in reports if not r.skipped and not r.platform)
+                print(f"apply with {changed:>2} changed environment(s) of {len(renders)} and "
+                      f"{len(policies.objects)} unchanged admission objects: {requests} API requests "
                       f"({applied} environment(s) applied, {seconds:.2f} s)")
+            fewer = admission.Admission(policies.objects[2:], policies.skipped)  # one policy turned off
+            requests, seconds, _ = asyncio.run(apply_all(fake, kubeconfig, renders, fewer))
+            print(f"apply with one admission policy turned off ({len(fewer.objects)} admission objects left): "
+                  f"{requests} API requests ({seconds:.2f} s)")
     finally:
         fake.stop()
 

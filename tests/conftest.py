@@ -17,6 +17,12 @@ EXAMPLE_ESTATE = os.path.join(ROOT, "examples", "estate")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
 
+@pytest.fixture(autouse=True)
+def own_cache_folder(tmp_path_factory, monkeypatch) -> None:
+    """Each test keeps Civic's user cache (the policy-verdict memo) in a folder of its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def estate_dir(tmp_path) -> str:
     """A writable copy of examples/estate."""

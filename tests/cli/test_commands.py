@@ -99,3 +99,11 @@ def test_read_commands_speak_json(cli, estate_dir):
         result = cli(*args, "--estate", estate_dir, "--output", "json")
         assert result.code == 0, (args, result.err)
         json.loads(result.out)
+
+
+def test_up_with_a_bad_metrics_retention_says_how_to_write_one_and_starts_nothing(cli, estate_dir):
+    result = cli("up", "--estate", estate_dir, "--metrics-retention", "15 days")
+    assert result.code == 2
+    assert "--metrics-retention '15 days' is not a duration" in result.err and "15d" in result.err
+    assert "Traceback" not in result.err
+    assert not os.path.exists(os.path.join(estate_dir, ".civic", "state.db"))

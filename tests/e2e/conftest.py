@@ -88,8 +88,11 @@ class Civic:
             result = self.civic("down")
             try:
                 self.proc.wait(60)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # the API stopped but the process did not exit
                 os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+                sys.stderr.write(f"civic up had to be killed 60 s after 'civic down'; its log ends:\n"
+                                 f"{self.output()[-2000:]}\n")
             assert result.returncode == 0, result.stderr
         self._kill_leftovers()
 

@@ -7,11 +7,15 @@ The example estate (examples/estate) runs on the local runtime; these fixtures a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
+from edits import replace_in
+
 from civic.backends.kubernetes import inputs
 from civic.spec import estate as estate_mod
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVICES = os.path.join(ROOT, "examples", "kubernetes")
 WEB = os.path.join(SERVICES, "web.service.yaml")
@@ -52,23 +56,47 @@ def services():
     return [inputs.load_service(WEB), inputs.load_service(WORKER)]
 
 
-@pytest.fixture
-def fake(tmp_path):
-    """The FAKE API server (tests/kubernetes/fakecluster.py) on loopback, with a kubeconfig for it."""
+def _serve(tmp_path, **options) -> Iterator:
     import fakecluster
-    cluster = fakecluster.FakeCluster()
+    cluster = fakecluster.FakeCluster(**options)
     url = cluster.start()
     cluster.kubeconfig_path = cluster.kubeconfig(str(tmp_path), url)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """The FAKE API server (tests/kubernetes/fakecluster.py) on loopback, with a kubeconfig for it."""
+    yield from _serve(tmp_path)
 
 
 @pytest.fixture
 def bare_fake(tmp_path):
     """The FAKE API server without the CRDs (no prometheus-operator, no external-secrets)."""
-    import fakecluster
-    cluster = fakecluster.FakeCluster(crds=False)
-    url = cluster.start()
-    cluster.kubeconfig_path = cluster.kubeconfig(str(tmp_path), url)
-    yield cluster
-    cluster.stop()
+    yield from _serve(tmp_path, crds=False)
+
+
+
+def _point_at(estate: str, fake, monkeypatch) -> str:
+    replace_in(os.path.join(estate, "civic.yaml"), "context: live.cloud-platform", "context: fake")
+    monkeypatch.setenv("CIVIC_KUBECONFIG", fake.kubeconfig_path)
+    return estate
+
+
+@pytest.fixture
+def on_fake(cluster_estate, fake, monkeypatch) -> str:
+    """The cluster estate, its cluster 'live' being the FAKE API server."""
+    return _point_at(cluster_estate, fake, monkeypatch)
+
+
+@pytest.fixture
+def old_fake(tmp_path):
+    """The FAKE API server as a cluster older than Kubernetes 1.30: no admissionregistration.k8s.io/v1 VAP."""
+    yield from _serve(tmp_path, admission=False)
+
+
+@pytest.fixture
+def on_old_fake(cluster_estate, old_fake, monkeypatch) -> str:
+    """The cluster estate, its cluster 'live' being the FAKE API server that serves no VAP."""
+    return _point_at(cluster_estate, old_fake, monkeypatch)

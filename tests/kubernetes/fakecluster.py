@@ -6,7 +6,9 @@ Civic's real client code runs (kubeconfig, httpx, URLs, content types), and it
 implements the semantics the engine relies on, as the API server documents them:
 
 - discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/G/V``) of the kinds it is told
-  to serve; a CRD it does not serve is absent, as on a cluster without that operator;
+  to serve; a CRD it does not serve is absent, as on a cluster without that operator,
+  and so is admissionregistration.k8s.io/v1's ValidatingAdmissionPolicy (cluster-scoped)
+  when told to be a cluster older than Kubernetes 1.30;
 - server-side apply (PATCH ``application/apply-patch+yaml``) as create-or-update, with
   ``managedFields`` per manager, 409 conflicts when another manager owns a field with
   a different value unless ``force=true``, removal of fields an applier stops setting,
@@ -50,6 +52,9 @@ CORE = [("v1", "Namespace", "namespaces", False), ("v1", "ConfigMap", "configmap
 CRDS = [("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors", True),
         ("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules", True),
         ("external-secrets.io/v1", "ExternalSecret", "externalsecrets", True)]
+ADMISSION = [("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
+             ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding",
+              "validatingadmissionpolicybindings", False)]  # v1 since Kubernetes 1.30
 SKIP = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
 Path = tuple[str, ...]
 
@@ -122,8 +127,9 @@ def matches(labels: dict[str, str], selector: str | None) -> bool:
 class FakeCluster:
     """The fake's state and its test-facing API; :meth:`start` serves it on 127.0.0.1."""
 
-    def __init__(self, *, crds: bool = True) -> None:
-        self.kinds = {(a, k): (p, n) for a, k, p, n in CORE + (CRDS if crds else [])}
+    def __init__(self, *, crds: bool = True, admission: bool = True) -> None:
+        served = CORE + (CRDS if crds else []) + (ADMISSION if admission else [])
+        self.kinds = {(a, k): (p, n) for a, k, p, n in served}
         self.objects: dict[tuple[str, str, str, str], dict] = {}  # (apiVersion, kind, ns, name)
         self.owners: dict[tuple[str, str, str, str], dict[str, tuple[str, set[Path]]]] = {}
         self.requests: list[tuple[str, str]] = []
@@ -336,7 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
             parts["plural"], parts["name"], parts["ns"] = "namespaces", parts["ns"], None
         for (api, kind), (plural, namespaced) in self.fake.kinds.items():
             if api == parts["api"] and plural == parts["plural"]:
-                return kind, namespaced
+                # a cluster-scoped kind has no namespaced path, as on a real API server
+                return (kind, namespaced) if namespaced or parts["ns"] is None else None
         return None
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
@@ -376,6 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
                                "with a fieldManager"})
         if body.get("kind") != found[0] or body["metadata"].get("name") != parts["name"]:
             return self._send(400, {"kind": "Status", "code": 400, "message": "kind or name does not match the URL"})
+        if body["metadata"].get("namespace", parts["ns"]) != parts["ns"]:
+            return self._send(400, {"kind": "Status", "code": 400, "message": "the namespace of the provided "
+                                    "object does not match the namespace sent on the request"})
         code, out = self.fake.apply((parts["api"], found[0], parts["ns"] or "", parts["name"]), body,
                                     manager=query["fieldManager"], force=query.get("force") == "true",
                                     dry_run=query.get("dryRun") == "All")

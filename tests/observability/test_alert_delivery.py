@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from civic.errors import UsageError
 from civic.observability import alertmanager, routing, rules, scrape, stack
 from civic.spec import estate as estate_mod
 from civic.spec import models
@@ -83,7 +84,7 @@ def monitoring(tmp_path):
         f.write(rules.rule_file({"laa-apply-production": rules.service_rules(
             environment=env, service="web", spec=spec, link="http://127.0.0.1:8000/ui/laa-apply-production/web")}))
     ports = stack.Ports(prometheus=free_port(), alertmanager=free_port(), pushgateway=free_port())
-    s = stack.Stack(workdir=workdir, ports=ports)
+    s = stack.Stack(workdir=workdir, ports=ports, retention="36h")
     with open(os.path.join(workdir, "prometheus.yml"), "w") as f:
         f.write(scrape.config_text(scrape.prometheus_config(
             rules_glob=os.path.join(workdir, "rules", "*.yml"), targets_dir=os.path.join(workdir, "targets"),
@@ -159,6 +160,24 @@ def test_silences_are_created_with_a_reason_and_listed(monitoring):
     assert {m["name"]: m["value"] for m in listed["matchers"]} == {"environment": "laa-apply-production",
                                                                    "service": "web"}
     am.close()
+
+
+def test_prometheus_keeps_samples_for_the_configured_retention(monitoring):
+    s, _ = monitoring
+    flags = httpx.get(f"{s.prometheus_url}/api/v1/status/flags").json()["data"]
+    assert flags["storage.tsdb.retention.time"] == "1d12h"  # Prometheus normalises 36h
+
+
+@pytest.mark.parametrize("value", ["15d", "36h", "8w", "1y", "1d12h", "90m"])
+def test_retention_durations_prometheus_takes(value):
+    assert stack.check_retention(value) == value
+
+
+@pytest.mark.parametrize("value", ["15 days", "15", "d", "0d", "-1d", "1.5d", ""])
+def test_a_bad_retention_is_a_usage_error_that_says_how(value):
+    with pytest.raises(UsageError) as e:
+        stack.check_retention(value)
+    assert f"'{value}'" in e.value.message and "12h, 15d, 8w or 1y" in e.value.message
 
 
 def test_a_stopped_alertmanager_is_a_clear_error():

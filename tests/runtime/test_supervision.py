@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 from civic.backends.base import Health
 
@@ -43,6 +44,29 @@ def test_a_killed_replica_is_replaced_and_serves_again(harness):
                      harness.replicas()[0].pid != victim.pid)
     with harness.client() as client:
         assert client.get("/").text.split()[1] == str(harness.replicas()[0].pid)
+
+
+def test_requests_sent_while_the_only_replica_is_replaced_wait_for_it_instead_of_failing(harness):
+    harness.deploy(replicas=1)
+    harness.wait_for("ready", lambda: harness.status().ready == 1)
+    victim = harness.replicas()[0]
+    answers: list[tuple[int, str]] = []
+
+    def ask() -> None:
+        with harness.client() as client:
+            response = client.get("/")
+            answers.append((response.status_code, response.text))
+
+    os.kill(victim.pid, signal.SIGKILL)
+    before_reaped = threading.Thread(target=ask)
+    before_reaped.start()
+    harness.wait_for("the supervisor to notice", lambda: all(r.pid != victim.pid for r in harness.replicas()))
+    after_reaped = threading.Thread(target=ask)  # no replica is ready now: the request must wait
+    after_reaped.start()
+    before_reaped.join(10)
+    after_reaped.join(10)
+    assert [code for code, _ in answers] == [200, 200], answers
+    assert all(text.split()[1] != str(victim.pid) for _, text in answers)
 
 
 def test_a_replica_that_keeps_crashing_is_shown_as_crash_looping(harness):

@@ -39,6 +39,7 @@ class Settings:
     grace: float = 10.0
     monitoring: bool = True
     monitoring_ports: stack.Ports = stack.Ports()
+    metrics_retention: str = "15d"
 
 
 class _Server(uvicorn.Server):
@@ -63,7 +64,7 @@ class ControlPlane:
         self.monitor = monitoring.Monitor(
             ctx, workdir=os.path.join(settings.run_dir, "monitoring"), ports=settings.monitoring_ports,
             api_port=settings.api_port, stats_port=settings.stats_port, replicas=self._ready_replicas,
-            service_url=self.url, enabled=settings.monitoring)
+            service_url=self.url, enabled=settings.monitoring, retention=settings.metrics_retention)
         self.stopping = asyncio.Event()
 
     def _ready_replicas(self) -> list[monitoring.Replica]:

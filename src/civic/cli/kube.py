@@ -2,7 +2,8 @@
 
 Thin: options are parsed here, then :mod:`civic.backends.kubernetes` renders, plans,
 applies and observes. ``civic render`` needs no cluster; the ``cluster`` commands
-talk to the one civic.yaml names, through the kubeconfig context it gives.
+talk to the one civic.yaml names, through the kubeconfig context it gives, and (for
+the whole cluster, without ``--env``) also converge Civic's admission policies.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import sys
 import typer
 from rich.table import Table
 
-from civic.backends.kubernetes import client as client_mod
 from civic import policy
 from civic.backends.kubernetes import admission, cluster, inputs, rendering, targets, validation
+from civic.backends.kubernetes import client as client_mod
 from civic.cli import common
 from civic.cli.common import EstateOption
 from civic.errors import SpecError, UsageError
@@ -28,6 +29,10 @@ ServiceOption = typer.Option(
     [], "--service", "-s", metavar="FILE",
     help="A service spec (civic.service.yaml, or a folder holding one); repeat for more.")
 ClusterOption = typer.Option(None, "--cluster", "-c", help="A cluster named in civic.yaml.")
+PoliciesOption = typer.Option(True, "--policies/--no-policies", help=(
+    "Include Civic's policies for Kubernetes objects, as cluster-wide ValidatingAdmissionPolicies and "
+    "bindings (Kubernetes 1.30 and later; apply prunes those no longer in force). Only for the whole "
+    "cluster: with --env they are left alone."))
 
 
 def register(root: typer.Typer) -> None:
@@ -83,12 +88,13 @@ def render(
     rendered = rendering.render(inputs.desired(loaded, env, services=services), target)
     objects = rendered.objects()
     enforced = admission.render(policy.policy_set(loaded), target) if policies else admission.Admission(())
+    members = list(rendering.admission_set(enforced.objects).sets[0].members) if enforced.objects else []
     if validate:
         wrong = validation.check_all(objects, (targets.OLDEST, targets.NEWEST))
-        wrong += validation.check_all(list(enforced.objects), (admission.SINCE, targets.NEWEST))
+        wrong += validation.check_all(members, (admission.SINCE, targets.NEWEST))
         if wrong:
             raise UsageError("rendered objects are not valid:\n" + "\n".join(f"  {w}" for w in wrong))
-    sys.stdout.write(rendering.to_yaml(objects + list(enforced.objects)))
+    sys.stdout.write(rendering.to_yaml(objects + members))
     if enforced.missing:
         common.err.print(f"missing capability: {enforced.missing}.", markup=False)
     if validate:
@@ -97,7 +103,9 @@ def render(
                             f"{targets.NEWEST}." if enforced.objects else "."))
 
 
-EnvOption = typer.Option([], "--env", help="Only this environment (repeatable) [default: all on the cluster].")
+EnvOption = typer.Option([], "--env", help=(
+    "Only this environment (repeatable) [default: all on the cluster]; the cluster-wide admission "
+    "policies are then left alone."))
 AllOption = typer.Option(False, "--all", help=(
     "Compare every environment with the cluster, not only those whose rendered digest changed "
     "(finds drift everywhere; costs requests in proportion to the estate)."))
@@ -117,12 +125,19 @@ def _renders(loaded: estate_mod.Estate, target: models.Cluster, envs: list[str],
     return out
 
 
+def _policies(loaded: estate_mod.Estate, target: models.Cluster, *, wanted: bool,
+              envs: list[str]) -> admission.Admission | None:
+    """The admission policies to converge: only for the whole cluster, and when asked for."""
+    return admission.render(policy.policy_set(loaded), target) if wanted and not envs else None
+
+
 async def _sync(target: models.Cluster, renders, *, dry_run: bool, everything: bool, whole: bool,
-                allow_delete_production: bool) -> list[cluster.Report]:
+                allow_delete_production: bool, policies: admission.Admission | None) -> list[cluster.Report]:
     api = client_mod.Client.from_kubeconfig(context=target.context)
     try:
         return await cluster.sync_estate(api, renders, dry_run=dry_run, everything=everything,
-                                         delete_others=whole, allow_delete_production=allow_delete_production)
+                                         delete_others=whole, allow_delete_production=allow_delete_production,
+                                         policies=policies)
     finally:
         await api.aclose()
 
@@ -145,23 +160,28 @@ def _print_reports(reports: list[cluster.Report], *, dry_run: bool, output: comm
             common.out.print(f"  {o.detail}" if o.detail else "", markup=False)
             for change in o.changes:
                 common.out.print(f"    {'[bold red]drift[/] ' if change.owner else ''}{change}")
+    if dry_run:
+        for note in (n for r in reports for n in r.notes):
+            common.out.print(f"note: {note}", markup=False)
     totals = {verb: sum(r.count(verb) for r in reports) for verb in ("create", "update", "prune", "delete")}
-    skipped = sum(1 for r in reports if r.skipped)
+    skipped = sum(1 for r in reports if r.skipped and not r.platform)
     drifted = sum(len(r.drift) for r in reports)
     word = "would" if dry_run else "did"
+    policies = "; admission policies unchanged" if any(r.skipped and r.platform for r in reports) else ""
     common.out.print(f"{'Plan' if dry_run else 'Applied'}: {word} create {totals['create']}, update "
                      f"{totals['update']} ({drifted} drifted), prune {totals['prune']}, delete "
-                     f"{totals['delete']}; {skipped} environment(s) unchanged since their last apply.")
+                     f"{totals['delete']}; {skipped} environment(s) unchanged since their last apply{policies}.")
 
 
 def _cluster_command(*, dry_run: bool, cluster_name: str | None, envs: list[str], service: list[str],
-                     everything: bool, allow_delete_production: bool, estate: str | None,
+                     everything: bool, allow_delete_production: bool, policies: bool, estate: str | None,
                      output: common.Output) -> None:
     loaded = common.load_estate(common.estate_root(estate))
     target = targets.cluster(loaded, cluster_name)
     renders = _renders(loaded, target, envs, service)
     reports = asyncio.run(_sync(target, renders, dry_run=dry_run, everything=everything, whole=not envs,
-                                allow_delete_production=allow_delete_production))
+                                allow_delete_production=allow_delete_production,
+                                policies=_policies(loaded, target, wanted=policies, envs=envs)))
     _print_reports(reports, dry_run=dry_run, output=output)
     if any(o.verb == "foreign" for r in reports for o in r.outcomes):
         raise typer.Exit(1)
@@ -171,35 +191,40 @@ def _command(*, dry_run: bool, doc: str):
     def command(
         cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
         all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
-        estate: str = EstateOption, output: common.Output = common.OutputOption,
+        policies: bool = PoliciesOption, estate: str = EstateOption, output: common.Output = common.OutputOption,
     ) -> None:
         _cluster_command(dry_run=dry_run, cluster_name=cluster_name, envs=env, service=service,
-                         everything=all_, allow_delete_production=allow_delete_production, estate=estate,
-                         output=output)
+                         everything=all_, allow_delete_production=allow_delete_production, policies=policies,
+                         estate=estate, output=output)
     command.__doc__ = doc
     return command
 
 
 app.command("plan")(_command(dry_run=True, doc=(
-    "Show what apply would change on the cluster: creates, updates (with drift), prunes.")))
+    "Show what apply would change on the cluster: creates, updates (with drift), prunes; for the whole "
+    "cluster, the admission policies too.")))
 app.command("apply")(_command(dry_run=False, doc=(
-    "Server-side apply the environments to the cluster and prune what is no longer rendered.")))
+    "Server-side apply the environments to the cluster and prune what is no longer rendered; for the "
+    "whole cluster (no --env), Civic's admission policies too.")))
 
 
 @app.command()
 def status(
     cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
-    estate: str = EstateOption, output: common.Output = common.OutputOption,
+    policies: bool = PoliciesOption, estate: str = EstateOption, output: common.Output = common.OutputOption,
 ) -> None:
-    """The health of every object, judged as Argo CD judges it."""
+    """The health of every object, judged as Argo CD judges it (the admission policies' too, for the whole cluster)."""
     loaded = common.load_estate(common.estate_root(estate))
     target = targets.cluster(loaded, cluster_name)
-    renders = _renders(loaded, target, env, service)
+    renders = [r for r, _ in _renders(loaded, target, env, service)]
+    enforced = _policies(loaded, target, wanted=policies, envs=env)
+    if enforced is not None and enforced.objects:
+        renders.insert(0, rendering.admission_set(enforced.objects))
 
     async def observe() -> list[tuple[str, cluster.Outcome, tuple]]:
         api = client_mod.Client.from_kubeconfig(context=target.context)
         try:
-            return [(r.environment, o, v) for r, _ in renders for o, v in await cluster.status(api, r)]
+            return [(r.environment, o, v) for r in renders for o, v in await cluster.status(api, r)]
         finally:
             await api.aclose()
     rows = asyncio.run(observe())

@@ -25,18 +25,33 @@ from civic.spec import estate as estate_mod
 app = typer.Typer(no_args_is_help=True, help="Guardrails: list, explain, test and audit policies.")
 
 MODE_STYLE = {"deny": "bold red", "warn": "yellow", "audit": "cyan"}
+BRIEF_OVER = 25
+"""Above this many environments, validate, plan and apply list only those with findings."""
 
 
 def estate_report(loaded: estate_mod.Estate) -> policy.Report:
-    return policy.check_estate(loaded, today=datetime.date.today())
+    """Every verdict on the estate; files unchanged since the last command keep theirs."""
+    from civic.store import memo
+
+    kept = memo.load(loaded.root)
+    report = policy.check_estate(loaded, today=datetime.date.today(), memo=kept)
+    memo.save(loaded.root, kept)
+    return report
 
 
 def print_report(report: policy.Report) -> None:
     """The policy part of validate, plan and apply: per environment, then each finding."""
     common.out.print(f"[bold]Policy:[/] {rendering.summary(report)}.")
-    for env, counts in rendering.per_environment(report):
+    rows = rendering.per_environment(report)
+    clean = [env for env, counts in rows if not any(n for k, n in counts.items() if k != "passed")]
+    brief = len(rows) > BRIEF_OVER  # a large estate: list only what has findings
+    for env, counts in rows:
+        if brief and env in clean:
+            continue
         shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
         common.out.print(f"  {env or '(platform and teams)':<32} {shown}", markup=False)
+    if brief and clean:
+        common.out.print(f"  {len(clean)} more: every policy passed (--output json lists each)", markup=False)
     for v in report.denied + report.warnings:
         for line in v.lines():
             common.out.print(f"  [{MODE_STYLE[v.mode.value]}]{v.mode.value:<5}[/] ", end="")

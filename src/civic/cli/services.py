@@ -55,9 +55,10 @@ def status(environment: str = typer.Argument(None, metavar="[ENV]"),
         if row["latest"]["status"] == "failed":
             common.out.print(f"  revision {row['latest']['revision']} failed: {row['latest']['message']}",
                              markup=False)
-        table = Table("replica", "pid", "port", "revision", "phase", "started", box=None, padding=(0, 2))
+        table = Table("replica", "pid", "port", "revision", "phase", "started", "limits", box=None, padding=(0, 2))
         for r in replicas:
             if (r["environment"], r["service"]) == (row["environment"], row["service"]):
                 started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%H:%M:%S")
-                table.add_row(r["id"], str(r["pid"]), str(r["port"]), str(r["revision"]), r["phase"], started)
+                table.add_row(r["id"], str(r["pid"]), str(r["port"]), str(r["revision"]), r["phase"], started,
+                              "enforced" if r.get("limited") else "-")
         common.out.print(table)

@@ -11,11 +11,11 @@ import asyncio
 import datetime
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from civic import policy, vcs
-from civic.api import server
 from civic.cli import common
 from civic.cli.common import EstateOption, StateOption
 from civic.client import api as client_api
@@ -24,6 +24,9 @@ from civic.errors import CivicError, PolicyDenied, UsageError
 from civic.observability import stack
 from civic.runtime import haproxy
 from civic.store import applying
+
+if TYPE_CHECKING:
+    from civic.api import server
 
 token_app = typer.Typer(help="Make API tokens.", no_args_is_help=True)
 
@@ -41,9 +44,13 @@ def up(
     prometheus_port: int = typer.Option(9090, "--prometheus-port"),
     alertmanager_port: int = typer.Option(9093, "--alertmanager-port"),
     pushgateway_port: int = typer.Option(9091, "--pushgateway-port"),
+    metrics_retention: str = typer.Option("15d", "--metrics-retention", metavar="DURATION",
+                                          help="How long Prometheus keeps samples (e.g. 12h, 15d, 8w, 1y)."),
 ) -> None:
     """Start Civic: apply the estate, then run the API, the reconcilers, the runtime and monitoring."""
+    from civic.api import server  # FastAPI and uvicorn: loaded only by the command that serves
     haproxy.require()
+    stack.check_retention(metrics_retention)
     startup = [_startup(item) for item in deploy]
     root = common.estate_root(estate)
     loaded = common.load_estate(root)
@@ -58,9 +65,11 @@ def up(
         ctx = server.context(store, common.secret_box(root), policies=policy.policy_set(loaded))
         where = config.save(config.Config(f"http://127.0.0.1:{api_port}", _admin_token(ctx)))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not every call to Prometheus and Alertmanager
         settings = server.Settings(
             run_dir=server.run_dir(root), port=port, api_port=api_port, stats_port=stats_port,
-            monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port))
+            monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port),
+            metrics_retention=metrics_retention)
 
         async def main() -> None:
             control = server.ControlPlane(ctx, settings)
@@ -73,6 +82,7 @@ def up(
 
 
 def _startup(item: str) -> server.StartupDeploy:
+    from civic.api import server
     env, sep, path = item.partition("=")
     if not sep or not env or not path:
         raise UsageError(f"--deploy takes ENV=FILE, got '{item}'.")
@@ -96,7 +106,7 @@ def _ready(control: server.ControlPlane, adopted: int, deployed: list[dict], whe
     m = control.monitor.describe()
     if m["monitoring"] == "on":
         common.out.print(f"Monitoring: Prometheus {m['prometheus']}, Alertmanager {m['alertmanager']}, "
-                         f"Pushgateway {m['pushgateway']}")
+                         f"Pushgateway {m['pushgateway']}; metrics kept {m['retention']}")
     else:
         common.out.print(f"[yellow]Monitoring is off:[/] {m['reason']}.")
     if adopted:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import time
 
 import httpx
 
-from civic.errors import CivicError
+from civic.errors import CivicError, UsageError
 
 BINARIES = {  # the command, and the Debian package that ships it
     "prometheus": ("prometheus", "prometheus"),
@@ -29,6 +30,17 @@ BINARIES = {  # the command, and the Debian package that ships it
 
 class MonitoringError(CivicError):
     """A monitoring server did not start or did not answer."""
+
+
+_DURATION = re.compile(r"^(?:\d+(?:y|w|d|h|m|s|ms))+$")
+
+
+def check_retention(value: str) -> str:
+    """``value`` if Prometheus takes it as a retention time; else a UsageError saying how to write one."""
+    if not _DURATION.match(value) or not any(ch != "0" for ch in re.sub(r"[a-z]", "", value)):
+        raise UsageError(f"--metrics-retention '{value}' is not a duration Prometheus understands; "
+                         "write a number and a unit, such as 12h, 15d, 8w or 1y.")
+    return value
 
 
 def missing() -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from civic.policy import exemptions, expressions, kubernetes, subjects
@@ -23,23 +23,34 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 def evaluate(policy_set: PolicySet, items: Sequence[subjects.Subject], *,
-             platform: Mapping[str, Any], today: datetime.date) -> Report:
-    """Judge every subject by every policy that applies to its kind."""
+             platform: Mapping[str, Any], today: datetime.date,
+             memo: MutableMapping[str, tuple[Verdict, ...]] | None = None,
+             memo_keys: Mapping[tuple[str, str], str] | None = None) -> Report:
+    """Judge every subject by every policy that applies to its kind.
+
+    With ``memo``, a subject whose key (``memo_keys[subject.key]``) is in it takes its
+    object-scope verdicts from there, and those judged are put in it: the caller's key
+    must change whenever anything the verdicts depend on changes (see policy.estate).
+    """
     base = subjects.platform_variables(platform)
     out: list[Verdict] = []
     notes: list[str] = list(policy_set.notes)
     for subject in items:
         held = exemptions.of(subject)
         notes += _unknown_exceptions(policy_set, subject, held)
+        key = memo_keys.get(subject.key) if memo is not None and memo_keys is not None else None
+        if key is not None and memo is not None and key in memo:
+            out += memo[key]
+            continue
         policies = [p for p in policy_set.for_kind(subject.kind) if p.scope is Scope.OBJECT]
         if not policies:
             continue
         values = {**base, **subjects.variables(subject, platform)}
         context = expressions.Context(values)
-        for policy in policies:
-            verdict = _judge(policy, subject, (context, values), held, today)
-            if verdict is not None:
-                out.append(verdict)
+        judged = [v for p in policies if (v := _judge(p, subject, (context, values), held, today)) is not None]
+        out += judged
+        if key is not None and memo is not None:
+            memo[key] = tuple(judged)
     for policy in policy_set.policies:
         if policy.scope is Scope.ESTATE:
             out += _estate_check(policy, items, today)

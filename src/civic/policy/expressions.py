@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
+import types
 from collections.abc import Mapping
 from typing import Any
 
-import cel
+# The cel package's __init__ imports its interactive shell (prompt_toolkit, ~160 ms at every
+# `civic` start); Civic uses only the evaluator, so the shell's module is stood in for.
+sys.modules.setdefault("cel.cli", types.ModuleType("cel.cli"))
+import cel  # noqa: E402
 
 from civic.spec import quantities
 

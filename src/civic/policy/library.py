@@ -54,7 +54,7 @@ CIVIC: tuple[Policy, ...] = (
         "ownership metadata: {item}; the people on call need it when this environment breaks.",
         expression="params.required.filter(f, object.spec[f] == null || object.spec[f] == '')"
                    ".map(f, 'spec.' + f + ' is not set')"
-                   " + (object.spec.businessUnit in platform.spec.businessUnits ? [] :"
+                   " + (object.spec.businessUnit in businessUnits ? [] :"
                    " ['business unit \\'' + object.spec.businessUnit + '\\' is not one of the platform\\'s'])",
         params={"required": ["application", "owner", "sourceCode", "teamChannel"]}, field="spec"),
     Policy(

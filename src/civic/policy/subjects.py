@@ -146,9 +146,12 @@ def from_spec(kind: str, name: str, spec: Mapping[str, Any], *,
 
 
 def platform_variables(platform: Mapping[str, Any]) -> dict[str, Any]:
-    """What every policy sees of the platform: ``platform`` and ``domains``."""
+    """What every policy sees of the platform: ``platform``, ``domains`` and ``businessUnits``.
+
+    The small ones save converting the whole of civic.yaml for CEL, object by object."""
     spec = _spec(platform)
-    return {"platform": platform, "domains": [spec.get("baseDomain", "localhost"), *spec.get("domains", [])]}
+    return {"platform": platform, "domains": [spec.get("baseDomain", "localhost"), *spec.get("domains", [])],
+            "businessUnits": list(spec.get("businessUnits") or [])}
 
 
 def variables(subject: Subject, platform: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import yaml
 from civic import policy
 from civic.errors import NotFound, PolicyDenied, SpecError, UsageError
 from civic.reconcile import variables
+from civic.runtime import limits
 from civic.spec import loading, models, quantities, yamlpos
 
 
@@ -108,8 +109,8 @@ def prepare(service: models.Service, *, environment: models.Environment, platfor
     warnings = list(resolved.warnings)
     warnings += check_policy(environment=environment, service=service, platform=platform,
                              policies=policies, others=other_services)
-    if any(v is not None for v in (spec.resources.cpu, spec.resources.memory)):
-        warnings.append("cpu and memory limits are recorded but not enforced by the local runtime.")
+    if any(v is not None for v in (spec.resources.cpu, spec.resources.memory)) and limits.enforcer() is None:
+        warnings.append(f"cpu and memory limits are {limits.describe()}.")
     return Prepared(service, tuple(warnings))
 
 

@@ -47,10 +47,11 @@ class Replica:
 class Monitor:
     def __init__(self, ctx: desired.Context, *, workdir: str, ports: stack.Ports, api_port: int,
                  stats_port: int, replicas: Callable[[], list[Replica]],
-                 service_url: Callable[[str, str], str], enabled: bool = True) -> None:
+                 service_url: Callable[[str, str], str], enabled: bool = True,
+                 retention: str = "15d") -> None:
         self.ctx = ctx
         self.workdir = workdir
-        self.stack = stack.Stack(workdir=workdir, ports=ports)
+        self.stack = stack.Stack(workdir=workdir, ports=ports, retention=retention)
         self.api_port = api_port
         self.stats_port = stats_port
         self.replicas = replicas
@@ -71,7 +72,7 @@ class Monitor:
         if not self.on:
             return {"monitoring": "off", "reason": self.off_reason}
         return {"monitoring": "on", "prometheus": self.stack.prometheus_url,
-                "alertmanager": self.stack.alertmanager_url, "pushgateway": self.stack.pushgateway_url}
+                "alertmanager": self.stack.alertmanager_url, "pushgateway": self.stack.pushgateway_url, "retention": self.stack.retention}
 
     # --- lifecycle ---------------------------------------------------------------------
 

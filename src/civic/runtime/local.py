@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from civic.backends import base
-from civic.runtime import aiotasks, haproxy, supervision
+from civic.runtime import aiotasks, haproxy, limits, supervision
 from civic.store import deployments
 
 log = logging.getLogger("civic.runtime")
@@ -66,4 +66,4 @@ def create(*, run_dir: str, records: deployments.Deployments, port: int, stats_p
            base_domain: str = "localhost") -> LocalBackend:
     dataplane = haproxy.DataPlane(haproxy.Settings(port=port, stats_port=stats_port, run_dir=run_dir))
     return LocalBackend(supervision.Supervisor(run_dir=run_dir, dataplane=dataplane, records=records,
-                                               base_domain=base_domain))
+                                               base_domain=base_domain, limiter=limits.enforcer()))

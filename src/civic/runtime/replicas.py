@@ -14,11 +14,13 @@ import dataclasses
 import os
 import re
 import secrets
+import signal
 import socket
 import sys
 import time
 
 from civic.backends import base
+from civic.runtime import limits as limits_mod
 from civic.runtime import processes
 
 _PORT_VAR = re.compile(r"\$\{PORT\}|\$PORT\b")
@@ -45,6 +47,7 @@ class Replica:
     ready_at: float = 0.0  # monotonic; 0 until first ready
     adopted: bool = False
     cpu: tuple[float, int] = (0.0, 0)  # (monotonic, ticks) at the last sample
+    limited: bool = False  # in a control group with the spec's cpu and memory limits
 
     @property
     def live(self) -> bool:
@@ -82,8 +85,10 @@ def environ_for(revision: base.ServiceRevision, port: int) -> dict[str, str]:
     return env
 
 
-def start(revision: base.ServiceRevision, *, generation: int, run_dir: str) -> Replica:
-    """Start one replica of ``revision`` on a free port; raises RuntimeFailure."""
+def start(revision: base.ServiceRevision, *, generation: int, run_dir: str,
+          limiter: limits_mod.Limiter | None = None) -> Replica:
+    """Start one replica of ``revision`` on a free port, inside its cpu and memory limits
+    when ``limiter`` can enforce them; raises RuntimeFailure."""
     spec = revision.spec
     if spec.run is None:
         raise processes.RuntimeFailure(
@@ -96,6 +101,16 @@ def start(revision: base.ServiceRevision, *, generation: int, run_dir: str) -> R
     handle = processes.spawn(command, environ=environ_for(revision, port), cwd=spec.run.working_dir,
                              stdout=os.path.join(log_dir, f"{replica_id}.out"),
                              stderr=os.path.join(log_dir, f"{replica_id}.err"))
+    wanted = limits_mod.Limits.of(spec.resources.cpu, spec.resources.memory)
+    limited = False
+    if wanted and limiter is not None:
+        try:
+            limiter.apply(replica_id, handle.pid, wanted)
+            limited = True
+        except OSError as e:
+            processes.signal_group(handle, signal.SIGKILL)
+            raise processes.RuntimeFailure(f"cannot apply the cpu and memory limits of replica {replica_id}: "
+                                           f"{e.strerror or e}") from e
     return Replica(id=replica_id, environment=revision.environment, service=revision.name,
                    revision=revision.revision, generation=generation, port=port, handle=handle,
-                   started_at=time.time(), log_dir=log_dir)
+                   started_at=time.time(), log_dir=log_dir, limited=limited)

@@ -31,7 +31,7 @@ import signal
 import time
 
 from civic.backends import base
-from civic.runtime import aiotasks, autoscaling, haproxy, health, processes
+from civic.runtime import aiotasks, autoscaling, haproxy, health, limits, processes
 from civic.runtime import replicas as replicas_mod
 from civic.runtime.replicas import Replica
 from civic.store import deployments
@@ -42,6 +42,10 @@ TICK = 0.1
 CRASH_WINDOW = 60.0
 MAX_BACKOFF = 30.0
 STABLE = 10.0  # a replica that was ready this long before it died was not crash-looping
+HOLD = 2.0
+"""How long the slot of a service's last replica stays routed after the replica dies.
+HAProxy retries a refused connection every 250 ms for 2 s (haproxy.render), so requests
+that arrive meanwhile wait for the replacement instead of failing at once."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -66,6 +70,7 @@ class Unit:
     stabiliser: autoscaling.Stabiliser | None = None
     requests: tuple[float, int] | None = None  # (monotonic, req_tot) at the last sample
     removing: bool = False
+    held: dict[int, float] = dataclasses.field(default_factory=dict)  # slot number -> until (monotonic)
 
     @property
     def backend(self) -> str:
@@ -102,12 +107,15 @@ class ReplicaView:
     phase: str
     started_at: float
     reason: str
+    limited: bool = False  # inside its cpu and memory limits (a control group)
 
 
 class Supervisor:
     def __init__(self, *, run_dir: str, dataplane: haproxy.DataPlane,
-                 records: deployments.Deployments, base_domain: str = "localhost") -> None:
+                 records: deployments.Deployments, base_domain: str = "localhost",
+                 limiter: limits.Limiter | None = None) -> None:
         self.run_dir = run_dir
+        self.limiter = limiter
         self.dataplane = dataplane
         self.records = records
         self.base_domain = base_domain
@@ -179,9 +187,12 @@ class Supervisor:
                               revision=record.revision, generation=record.generation,
                               port=record.port, handle=handle, started_at=record.started_at,
                               log_dir=log_dir, slot=record.slot, adopted=True,
-                              phase="ready" if record.slot else "starting")
+                              phase="ready" if record.slot else "starting",
+                              limited=self.limiter is not None and self.limiter.holds(record.id))
             unit.replicas.append(replica)
             adopted += 1
+        if self.limiter is not None:
+            self.limiter.sweep()  # groups whose replicas are gone (a crash of the control plane)
         if self.dataplane.adopt():
             await self._adopt_slots()
         else:
@@ -212,6 +223,8 @@ class Supervisor:
     async def tick(self) -> None:
         now = time.monotonic()
         await self._sample_stats(now)
+        if self.limiter is not None and self.limiter.leftover:
+            self.limiter.retry()
         for unit in list(self.units.values()):
             self._reap(unit, now)
             self._probe(unit, now)
@@ -230,16 +243,30 @@ class Supervisor:
                 continue
             unit.replicas.remove(replica)
             self.records.forget_replica(replica.id)
-            self._free_slot(unit, replica)
+            last = replica.slot is not None and not any(r.slot is not None for r in unit.replicas)
+            oom = self.limiter is not None and self.limiter.killed_for_memory(replica.id)
+            if self.limiter is not None:
+                self.limiter.remove(replica.id)
             if replica.live:
                 how = f"exited with code {code}" if code is not None and code >= 0 else (
                     f"was killed by signal {-code}" if code is not None else "exited")
+                if oom:
+                    how = (f"was killed for using more than its memory limit "
+                           f"({unit.desired.spec.resources.memory if unit.desired else '?'})")
                 line = replica.last_error_line()
                 unit.last_problem = f"replica {replica.id} {how}" + (f": {line}" if line else "")
                 log.warning("%s/%s: %s", unit.environment, unit.service, unit.last_problem)
                 if replica.ready_at and now - replica.ready_at >= STABLE:
                     unit.crashes.clear()
                 self._crashed(unit, now)
+            if last and replica.live and unit.restart_after <= now and not unit.removing:
+                unit.held[replica.slot] = now + HOLD  # its replacement starts now: hold the requests
+                replica.slot = None
+            else:
+                self._free_slot(unit, replica)
+        for number, until in list(unit.held.items()):
+            if now >= until:
+                self._release(unit, number)
 
     def _crashed(self, unit: Unit, now: float) -> None:
         unit.crashes = [t for t in unit.crashes if t > now - CRASH_WINDOW] + [now]
@@ -336,7 +363,8 @@ class Supervisor:
 
     def _start(self, unit: Unit, now: float) -> Replica | None:
         try:
-            replica = replicas_mod.start(unit.desired, generation=unit.generation, run_dir=self.run_dir)
+            replica = replicas_mod.start(unit.desired, generation=unit.generation, run_dir=self.run_dir,
+                                         limiter=self.limiter)
         except processes.RuntimeFailure as e:
             unit.last_problem = e.message
             self._crashed(unit, now)
@@ -424,6 +452,8 @@ class Supervisor:
         self._slot(unit, free.number, port=replica.port, state="ready")
         if not self.dataplane.needs_reload(self._backends()):
             self._spawn(self._set_slot(unit, free.number, port=replica.port, state="ready"))
+        for number in list(unit.held):  # the replacement serves: the dead replica's slot goes
+            self._release(unit, number)
 
     def _detach(self, unit: Unit, replica: Replica, *, state: str) -> None:
         if replica.slot is not None:
@@ -435,6 +465,10 @@ class Supervisor:
         if replica.slot is None:
             return
         number, replica.slot = replica.slot, None
+        self._release(unit, number)
+
+    def _release(self, unit: Unit, number: int) -> None:
+        unit.held.pop(number, None)
         self._slot(unit, number, port=None, state="maint")
         if not self.dataplane.needs_reload(self._backends()):
             self._spawn(self.dataplane.api.set_slot(unit.backend, haproxy.Slot(number, None, "maint")))
@@ -532,7 +566,7 @@ class Supervisor:
 
     def replicas(self, environment: str | None = None) -> list[ReplicaView]:
         return [ReplicaView(r.id, r.environment, r.service, r.revision, r.handle.pid, r.port, r.phase,
-                            r.started_at, r.reason)
+                            r.started_at, r.reason, r.limited)
                 for (env, _), u in sorted(self.units.items()) if environment in (None, env)
                 for r in u.replicas]
 
@@ -551,6 +585,8 @@ class Supervisor:
             processes.signal_group(replica.handle, signal.SIGKILL)
             processes.poll(replica.handle)
             self.records.forget_replica(replica.id)
+            if self.limiter is not None:
+                self.limiter.remove(replica.id)
         self.units.clear()
         self.dataplane.stop()
 

@@ -13,6 +13,7 @@ in every file, sorted. The CLI and the API call ``load(root)``, which is both.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping, MutableMapping
 
@@ -37,6 +38,7 @@ class Estate:
     files: Mapping[tuple[str, str], str]
     documents: Mapping[str, yamlpos.Document]
     extra_texts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    digests: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> sha256 of its text
 
     def objects(self) -> dict[tuple[str, str], models.Model]:
         """Every object that plan and apply track, keyed by (kind, name)."""
@@ -145,6 +147,8 @@ def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None
             del cache[key]
     estate = _assemble(root, loaded, documents, extra)
     if estate is not None:
+        estate = dataclasses.replace(estate, digests={
+            rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in texts.items()})
         problems += checks.check(estate, present=frozenset(texts))
     if problems or estate is None:
         raise SpecError(problems)

@@ -2,7 +2,8 @@
 
 GET / answers with its VERSION (or 500 when FAIL=1, a bad release); /healthz is 200 unless READY=0 (then 500), /livez
 unless LIVE=0; /slow
-takes SLOW_SECONDS (default 0.3) to answer. It serves on $PORT and, on SIGTERM,
+takes SLOW_SECONDS (default 0.3) to answer; /allocate?mb=N keeps N MiB more; /burn?seconds=S
+spins for S seconds and answers with the share of one CPU it got. It serves on $PORT and, on SIGTERM,
 finishes what it is doing and exits.
 """
 
@@ -12,6 +13,9 @@ import signal
 import sys
 import threading
 import time
+
+
+KEPT = []
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -27,6 +31,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(float(os.environ.get("SLOW_SECONDS", "0.3")))
             self._send(200, b"slow\n")
+        elif self.path.startswith("/allocate?mb="):
+            for _ in range(int(self.path.split("=")[1])):
+                KEPT.append(bytearray(1 << 20))  # bytearray: zeroed, so really resident
+            self._send(200, f"{len(KEPT)}\n".encode())
+        elif self.path.startswith("/burn?seconds="):
+            wall, cpu = time.monotonic(), time.process_time()
+            while time.monotonic() - wall < float(self.path.split("=")[1]):
+                pass
+            self._send(200, f"{(time.process_time() - cpu) / (time.monotonic() - wall):.3f}\n".encode())
         elif os.environ.get("FAIL") == "1":
             self._send(500, b"internal error\n")
         else:

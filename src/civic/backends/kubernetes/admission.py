@@ -12,7 +12,9 @@ follow the mode (deny: Deny; warn: Warn and Audit; audit: Audit). Policies over 
 own kinds, Python checks and rules using Civic-only functions (quantities) cannot run
 in an API server: they are listed as skipped, with the reason. Before Kubernetes 1.30
 (no admissionregistration.k8s.io/v1 VAP) nothing is rendered and the capability is
-reported missing. Called by ``civic render``. Pure.
+reported missing. Called by ``civic render`` and by ``civic cluster plan|apply|status``,
+which apply them as one platform ApplySet (:func:`.rendering.admission_set`,
+:func:`.cluster.sync_policies`). Pure.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from civic.spec import models
 SINCE = "1.30"
 API_VERSION = "admissionregistration.k8s.io/v1"
 ACTIONS = {Mode.DENY: ["Deny"], Mode.WARN: ["Warn", "Audit"], Mode.AUDIT: ["Audit"]}
+OWN_KINDS = "it judges Civic's own kinds, which an API server never sees"
 _PARAMS = re.compile(r"(?<![\w.])params\b")
 _CIVIC_ONLY = re.compile(r"\b(" + "|".join(expressions.CIVIC_ONLY) + r")\(")
 
@@ -91,7 +94,7 @@ def _gives_list(policy: Policy) -> bool:
 def why_not(policy: Policy) -> str:
     """Why ``policy`` cannot run as a VAP; empty when it can."""
     if not set(policy.applies_to) <= set(kubernetes.API):
-        return "it judges Civic's own kinds, which an API server never sees"
+        return OWN_KINDS
     if policy.expression is None:
         return "its rule is Python, not CEL"
     found = _CIVIC_ONLY.search(policy.expression + " " + (policy.when or ""))

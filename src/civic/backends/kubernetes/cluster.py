@@ -12,8 +12,10 @@ ApplySet's ``part-of`` label is reported and left alone, and pruning only consid
 objects carrying the label. Kinds the cluster does not serve (a missing CRD) are
 reported as missing capabilities and not sent. :func:`sync_estate` applies only the
 environments whose rendered digest differs from the one recorded on their parent,
-so the requests grow with the change, not with the estate. Called by the backend and
-the CLI.
+so the requests grow with the change, not with the estate. :func:`sync_policies`
+converges the cluster-wide admission policies the same way, as one platform ApplySet
+whose parent lives in ``civic-system`` (one GET when nothing changed). Called by the
+backend and the CLI.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from civic.backends.kubernetes import admission, drift, health, ownership, rendering
 from civic.backends.kubernetes import client as client_mod
-from civic.backends.kubernetes import drift, health, ownership, rendering
 from civic.backends.kubernetes.manifests import Obj
 from civic.errors import BackendError, PlanError
 
@@ -52,6 +54,8 @@ class Report:
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)
     missing: set[str] = dataclasses.field(default_factory=set)
     skipped: bool = False  # unchanged since the last apply (digest matched)
+    platform: bool = False  # a platform ApplySet (the admission policies), not an environment
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def count(self, verb: str) -> int:
         return sum(1 for o in self.outcomes if o.verb == verb)
@@ -73,6 +77,7 @@ class _Sync:
         self.manage_services = manage_services
         self.report = Report(rendered.environment)
         self.inventory: dict[str, dict[str, Obj]] = {}  # group-kind -> name -> live object
+        self.foreign: set[tuple[str, str, str]] = set()  # refs left to another tool
 
     async def resource(self, obj: Obj) -> client_mod.Resource | None:
         found = await self.api.resource(obj["apiVersion"], obj["kind"])
@@ -117,18 +122,22 @@ class _Sync:
         for parent in orphans:
             await self.prune(parent["metadata"]["labels"][ownership.PARENT_ID], set())
             await self.delete(parent)
+        complete = not self.foreign  # else the next run looks again, and reports them again
         for applyset in sets:
             await self.put_parent(applyset.parent, parents.get(applyset.parent["metadata"]["name"]),
-                                  _kinds(served[applyset.id]), applyset.digest)
+                                  _kinds(served[applyset.id]), applyset.digest if complete else PENDING)
         self._report_missing()
         return self.report
 
     def _report_missing(self) -> None:
         for missing in sorted(self.report.missing):
             api_version, kind = missing.split(" ")
-            self.report.outcomes.append(Outcome(kind, self.rendered.environment, "*", "missing-capability",
-                                                detail=f"the cluster does not serve {api_version} {kind}; "
-                                                       "install its CRD (operator) to get these objects"))
+            namespace = next((m["metadata"].get("namespace", "") for s in self.rendered.sets for m in s.members
+                              if m["kind"] == kind), self.rendered.environment)  # "": cluster-wide
+            how = ("it needs Kubernetes 1.30 or later (is kubernetesVersion in civic.yaml right?)"
+                   if api_version == admission.API_VERSION else "install its CRD (operator) to get these objects")
+            self.report.outcomes.append(Outcome(kind, namespace, "*", "missing-capability",
+                                                detail=f"the cluster does not serve {api_version} {kind}; {how}"))
 
     async def live_parents(self, namespace_exists: bool) -> dict[str, Obj]:
         if not namespace_exists:
@@ -172,9 +181,17 @@ class _Sync:
         live = self.inventory.get(ownership.group_kind(member), {}).get(name)
         if live is not None and live["metadata"].get("labels", {}).get(ownership.PART_OF) != set_id:
             managers = sorted({f.get("manager", "?") for f in live["metadata"].get("managedFields") or []})
+            hint = ("Remove the other object, or turn the policy off in the estate (a PolicyOverride with "
+                    "enabled: false)." if not namespace else "Rename the service or remove the other object.")
+            self.foreign.add((kind, namespace, name))
             self.report.outcomes.append(Outcome(kind, namespace, name, "foreign", detail=(
                 "exists and belongs to another tool" + (f" ({', '.join(managers)})" if managers else "")
-                + "; left alone. Rename the service or remove the other object.")))
+                + f"; left alone. {hint}")))
+            return
+        policy = member.get("spec", {}).get("policyName") if kind == "ValidatingAdmissionPolicyBinding" else None
+        if ("ValidatingAdmissionPolicy", "", policy) in self.foreign:  # applied first (rank), so known by now
+            self.report.outcomes.append(Outcome(kind, namespace, name, "foreign", detail=(
+                f"not applied: it would bind ValidatingAdmissionPolicy {policy}, which belongs to another tool.")))
             return
         resource = await self.resource(member)
         assert resource is not None
@@ -208,7 +225,8 @@ _KNOWN = {(kind, group): (api_version,) for api_version, kind in (
     ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"),
     ("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"),
-    ("external-secrets.io/v1", "ExternalSecret"))
+    ("external-secrets.io/v1", "ExternalSecret"),
+    (admission.API_VERSION, "ValidatingAdmissionPolicy"), (admission.API_VERSION, "ValidatingAdmissionPolicyBinding"))
     for group in [api_version.rpartition("/")[0]]}
 
 
@@ -242,23 +260,65 @@ async def recorded_digests(api: client_mod.Client) -> dict[str, str]:
 
 
 async def civic_namespaces(api: client_mod.Client) -> dict[str, Obj]:
+    """The environments' namespaces Civic manages on the cluster (not its platform namespace)."""
     namespaces = await api.resource("v1", "Namespace")
     assert namespaces is not None
-    found = await api.list(namespaces, selector=f"{ownership.MANAGED_BY}={ownership.MANAGER}")
-    return {n["metadata"]["name"]: n for n in found}
+    found = await api.list(namespaces, selector=f"{ownership.MANAGED_BY}={ownership.MANAGER},!{ownership.PLATFORM}")
+    return {n["metadata"]["name"]: n for n in found if n["metadata"]["name"] != ownership.PLATFORM_NAMESPACE}
+
+
+async def recorded_digest(api: client_mod.Client, rendered: rendering.Rendered) -> str | None:
+    """The digest a platform ApplySet's last complete apply recorded on its parent (one GET)."""
+    (applyset,) = rendered.sets
+    configmaps = await api.resource("v1", "ConfigMap")
+    assert configmaps is not None
+    meta = applyset.parent["metadata"]
+    return _digest(await api.get(configmaps, meta["name"], meta["namespace"]))
+
+
+async def sync_policies(api: client_mod.Client, enforced: admission.Admission, *, dry_run: bool = False,
+                        everything: bool = False) -> Report:
+    """Converge the admission policies (the platform ApplySet in ``civic-system``).
+
+    Skipped when the digest recorded on the parent matches the render. A target older
+    than Kubernetes 1.30 has no VAP v1: reported as a missing capability, nothing sent or
+    pruned. Policies that cannot run in an API server become the report's notes.
+    """
+    notes = [f"policy '{name}' is not enforced in the cluster: {why}." for name, why in enforced.skipped
+             if why != admission.OWN_KINDS]
+    own = sum(1 for _, why in enforced.skipped if why == admission.OWN_KINDS)
+    if own:
+        notes.append(f"{own} policies judge Civic's own kinds (Environment, Service...): civic plan checks them, "
+                     "not the cluster.")
+    if enforced.missing:
+        return Report(ownership.PLATFORM_NAMESPACE, [Outcome("ValidatingAdmissionPolicy", "", "*",
+                                                             "missing-capability", detail=enforced.missing)],
+                      missing={f"{admission.API_VERSION} ValidatingAdmissionPolicy"}, platform=True, notes=notes)
+    rendered = rendering.admission_set(enforced.objects)
+    if not everything and await recorded_digest(api, rendered) == rendered.digest:
+        return Report(rendered.environment, skipped=True, platform=True, notes=notes)
+    # manage_services=False: other platform ApplySets' parents in civic-system are not this set's to prune
+    report = await sync(api, rendered, dry_run=dry_run, manage_services=False)
+    report.platform, report.notes = True, notes
+    return report
 
 
 async def sync_estate(api: client_mod.Client, renders: Sequence[tuple[rendering.Rendered, bool]], *,
                       dry_run: bool = False, everything: bool = False, delete_others: bool = True,
-                      allow_delete_production: bool = False) -> list[Report]:
+                      allow_delete_production: bool = False,
+                      policies: admission.Admission | None = None) -> list[Report]:
     """Converge every environment on one cluster; skip those whose digest is unchanged.
 
     ``renders`` pairs each environment's render with whether its services are known
     (and so may be pruned). Civic namespaces no longer in the estate are deleted,
-    except production ones unless ``allow_delete_production``.
+    except production ones unless ``allow_delete_production``; ``civic-system`` never
+    is. ``policies`` (given when the whole cluster is applied) go first, so that the
+    guardrails are in place before the workloads they judge; None leaves them alone.
     """
-    recorded = await recorded_digests(api)
     reports = []
+    if policies is not None:
+        reports.append(await sync_policies(api, policies, dry_run=dry_run, everything=everything))
+    recorded = await recorded_digests(api)
     for rendered, manage_services in renders:
         if not everything and recorded.get(rendered.environment) == rendered.digest:
             reports.append(Report(rendered.environment, skipped=True))
@@ -304,5 +364,6 @@ async def status(api: client_mod.Client, rendered: rendering.Rendered) -> list[t
 
 def summary(report: Report) -> dict[str, Any]:
     verbs = ("create", "update", "unchanged", "prune", "foreign", "delete")
-    return {"environment": report.environment, "skipped": report.skipped,
-            **{verb: report.count(verb) for verb in verbs}, "missing": sorted(report.missing)}
+    return {"environment": report.environment, "scope": "platform" if report.platform else "environment",
+            "skipped": report.skipped, **{verb: report.count(verb) for verb in verbs},
+            "missing": sorted(report.missing), "notes": list(report.notes)}

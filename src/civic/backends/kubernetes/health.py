@@ -5,8 +5,10 @@ its updated and available replicas have caught up; degraded once the controller
 says the progress deadline passed (``ProgressDeadlineExceeded``); suspended when
 paused or scaled to zero on purpose. An HPA is degraded when it cannot scale; an
 ExternalSecret when its Ready condition is false; an Ingress progressing until the
-controller gives it an address. Kinds with no rule are healthy once they exist, as
-in Argo CD. Called by :mod:`.cluster` for ``civic cluster status`` and by the
+controller gives it an address. A ValidatingAdmissionPolicy is degraded when the API
+server's type checking found problems in its expressions (``status.typeChecking``),
+which Argo CD does not judge. Kinds with no rule are healthy once they exist, as in
+Argo CD. Called by :mod:`.cluster` for ``civic cluster status`` and by the
 backend's ``observe``. Pure.
 """
 
@@ -83,5 +85,12 @@ def namespace(obj: dict[str, Any]) -> Verdict:
     return Health.HEALTHY, ""
 
 
+def admission_policy(obj: dict[str, Any]) -> Verdict:
+    warnings = (obj.get("status", {}).get("typeChecking") or {}).get("expressionWarnings") or []
+    if warnings:
+        return Health.DEGRADED, "; ".join(f"{w.get('fieldRef', '?')}: {w.get('warning', '')}" for w in warnings)
+    return Health.HEALTHY, ""
+
+
 RULES = {"Deployment": deployment, "HorizontalPodAutoscaler": autoscaler, "ExternalSecret": ready_condition,
-         "Ingress": ingress, "Namespace": namespace}
+         "Ingress": ingress, "Namespace": namespace, "ValidatingAdmissionPolicy": admission_policy}

@@ -1,5 +1,8 @@
 """The objects of one environment on a cluster: Namespace, access, limits, network.
 
+Also Civic's own platform namespace (``civic-system``), which holds the parents of
+cluster-wide ApplySets.
+
 Called by :mod:`civic.backends.kubernetes.rendering`, which adds the services'
 objects (:mod:`.workloads`, :mod:`.monitoring`). Names follow the MoJ Cloud Platform's
 (``limitrange``, ``namespace-quota``, ``allow-ingress-controllers``) so that an estate
@@ -61,6 +64,15 @@ def namespace(env: models.Environment, cluster: models.Cluster) -> Obj:
     annotations |= {k: v for k, v in kept.items() if k not in MOJ_LABELS}
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": meta(env.metadata.name, None, labels, annotations)}
+
+
+def platform_namespace() -> Obj:
+    """``civic-system``: where the parents of Civic's cluster-wide ApplySets live. Nothing runs
+    there, so Pod Security enforces ``restricted``; the platform label keeps it from being
+    taken for an environment (and deleted as one that left the estate)."""
+    labels = {ownership.MANAGED_BY: ownership.MANAGER, ownership.PLATFORM: "true",
+              "pod-security.kubernetes.io/enforce": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ownership.PLATFORM_NAMESPACE, None, labels)}
 
 
 def _slug(value: str) -> str:

@@ -4,9 +4,11 @@ Every object Civic renders carries ``app.kubernetes.io/managed-by: civic`` and t
 environment's name; members of an ApplySet carry ``applyset.kubernetes.io/part-of``
 with their parent's ID, computed exactly as kubectl computes it (KEP-3659), so
 ``kubectl apply --prune --applyset`` and Civic agree on what belongs together.
-There is one parent (a ConfigMap) per environment and one per service. Used by the
-renderers and by the apply engine, which prunes only objects carrying these marks.
-Pure.
+There is one parent (a ConfigMap) per environment and one per service, and one
+platform ApplySet for cluster-wide objects (the admission policies), whose parent
+lives in Civic's own namespace ``civic-system``: a namespace, not an environment.
+Used by the renderers and by the apply engine, which prunes only objects carrying
+these marks. Pure.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ ANN_TOOLING = "applyset.kubernetes.io/tooling"
 ANN_GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
 
 ENV_PARENT = "civic-environment"
+
+PLATFORM_NAMESPACE = "civic-system"
+"""Where the parents of cluster-wide ApplySets live; never an environment, never deleted as one."""
+PLATFORM = PREFIX + "platform"
+"""The label (``"true"``) marking ``civic-system`` as Civic's platform namespace."""
+ADMISSION_PARENT = "civic-admission"
+ADMISSION = "admission"
+"""The ApplySet role of the admission policies' parent (besides "environment" and "service")."""
 
 
 def service_parent(service: str) -> str:
@@ -68,13 +78,23 @@ def parent(*, environment: str, service: str | None, members: Iterable[Mapping[s
            digest: str) -> dict[str, Any]:
     """The ApplySet parent ConfigMap for one environment (service None) or one service."""
     name = service_parent(service) if service else ENV_PARENT
-    marks = labels(environment, service)
-    marks[PARENT_ID] = applyset_id(name=name, namespace=environment)
-    marks[APPLYSET_ROLE] = "service" if service else "environment"
+    return _parent(name=name, namespace=environment, marks=labels(environment, service),
+                   role="service" if service else "environment", members=members, digest=digest)
+
+
+def platform_parent(*, name: str, role: str, members: Iterable[Mapping[str, Any]], digest: str) -> dict[str, Any]:
+    """The parent ConfigMap, in ``civic-system``, of a platform ApplySet of cluster-wide objects."""
+    return _parent(name=name, namespace=PLATFORM_NAMESPACE, marks={MANAGED_BY: MANAGER}, role=role,
+                   members=members, digest=digest)
+
+
+def _parent(*, name: str, namespace: str, marks: dict[str, str], role: str,
+            members: Iterable[Mapping[str, Any]], digest: str) -> dict[str, Any]:
+    marks = marks | {PARENT_ID: applyset_id(name=name, namespace=namespace), APPLYSET_ROLE: role}
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {
-            "name": name, "namespace": environment, "labels": marks,
+            "name": name, "namespace": namespace, "labels": marks,
             "annotations": {
                 ANN_TOOLING: TOOLING,
                 ANN_GROUP_KINDS: ",".join(sorted({group_kind(m) for m in members})),

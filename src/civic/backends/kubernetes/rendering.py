@@ -3,7 +3,10 @@
 :func:`render` takes the backend protocol's :class:`~civic.backends.base.DesiredEnvironment`
 and the target cluster and returns a :class:`Rendered`: the Namespace, then one
 ApplySet (parent plus members) for the environment and one per service, each object
-a plain dict in apply order. :func:`to_yaml` makes the multi-document stream that
+a plain dict in apply order. :func:`admission_set` wraps the cluster-wide admission
+policies (:mod:`.admission`) the same way: one platform ApplySet whose parent lives in
+``civic-system``, so the apply engine plans, applies and prunes them like any other
+set. :func:`to_yaml` makes the multi-document stream that
 ``civic render`` prints and ``kubectl apply -f -`` reads. Called by the CLI, the
 apply engine (:mod:`.cluster`) and the benchmark. Pure.
 """
@@ -24,7 +27,8 @@ from civic.spec import models
 
 ORDER = ("Namespace", "ConfigMap", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy",
          "ExternalSecret", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler",
-         "PodDisruptionBudget", "Ingress", "ServiceMonitor", "PrometheusRule")
+         "PodDisruptionBudget", "Ingress", "ServiceMonitor", "PrometheusRule",
+         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 """Dependency order: what others need comes first. Pruning goes the other way."""
 
 
@@ -52,7 +56,7 @@ class ApplySet:
 
 @dataclasses.dataclass(frozen=True)
 class Rendered:
-    environment: str
+    environment: str  # the namespace: an environment's, or ``civic-system`` for a platform set
     namespace: Obj
     sets: tuple[ApplySet, ...]
     digest: str
@@ -82,6 +86,17 @@ def render(desired: base.DesiredEnvironment, cluster: models.Cluster) -> Rendere
     env_set = _applyset(ownership.parent(environment=env.metadata.name, service=None, members=own,
                                          digest=env_digest), own, None)
     return Rendered(env.metadata.name, namespace, (env_set, *services), env_digest)
+
+
+def admission_set(objects: Iterable[Obj]) -> Rendered:
+    """The platform ApplySet of the admission policies (VAPs and bindings, cluster-wide):
+    the ``civic-system`` namespace, the parent ``civic-admission`` and the members."""
+    members = list(objects)
+    namespace = manifests.platform_namespace()
+    digest = ownership.digest([namespace, members])
+    parent = ownership.platform_parent(name=ownership.ADMISSION_PARENT, role=ownership.ADMISSION,
+                                       members=members, digest=digest)
+    return Rendered(ownership.PLATFORM_NAMESPACE, namespace, (_applyset(parent, members, None),), digest)
 
 
 def _applyset(parent: Obj, members: Iterable[Obj], service: str | None) -> ApplySet:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 
+from civic.backends.kubernetes import ownership
 from civic.errors import Problem, SpecError, UsageError
 from civic.spec import estate as estate_mod
 from civic.spec import models
@@ -96,6 +97,10 @@ def _problems(estate: estate_mod.Estate) -> Iterator[Problem]:
                 yield doc.problem(at + ("environments", j), (
                     f"'{pattern}' matches no environment; fix the name or remove it."))
             for name in matched:
+                if name == ownership.PLATFORM_NAMESPACE:
+                    yield doc.problem(at + ("environments", j), (
+                        f"environment '{name}' cannot live on a cluster: Civic keeps its cluster-wide "
+                        "objects' ApplySets in that namespace; rename the environment."))
                 if claimed.setdefault(name, item.name) != item.name:
                     yield doc.problem(at + ("environments", j), (
                         f"environment '{name}' is already placed on cluster '{claimed[name]}'; "
