@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from civic.cli import common
-from civic.client import api as client_api
 from civic.errors import UsageError
+
+client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 

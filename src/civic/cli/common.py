@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import importlib
 import json
 import os
 import sys
+import types
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,31 @@ from civic.spec import estate as estate_mod
 
 if TYPE_CHECKING:
     from civic.store.crypto import SecretBox
+    from civic.store.memo import Memo
     from civic.store.state import StateStore
+
+class Lazy(types.ModuleType):
+    """A module imported when first used, so that each command pays only for what it runs
+    (``civic plan`` never loads the Kubernetes backend, the importers or the HTTP client)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.__dict__["_module"] = None
+
+    def __getattr__(self, attr: str) -> Any:
+        module = self.__dict__["_module"]
+        if module is None:
+            module = self.__dict__["_module"] = importlib.import_module(self.__name__)
+        return getattr(module, attr)
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.__name__!r}, loaded={self.__dict__['_module'] is not None})"
+
+
+def lazy(name: str) -> Any:
+    """The module ``name``, imported on first use (see :class:`Lazy`)."""
+    return sys.modules.get(name) or Lazy(name)
+
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -67,8 +93,28 @@ def secret_box(root: str) -> SecretBox:
     return SecretBox.load(os.path.join(civic_dir(root), "secret.key"))
 
 
+_memos: dict[str, Memo] = {}
+
+
+def memo_for(root: str) -> Memo:
+    """What earlier commands learnt about the estate at ``root`` (civic.store.memo); saved
+    by :func:`save_memos` when the command ends."""
+    if root not in _memos:
+        from civic.store import memo
+
+        _memos[root] = memo.load(root)
+    return _memos[root]
+
+
+def save_memos() -> None:
+    for kept in _memos.values():
+        kept.save()
+    _memos.clear()
+
+
 def load_estate(root: str) -> estate_mod.Estate:
-    return estate_mod.load(root)
+    """The estate at ``root``, parsing YAML only for the files changed since the last command."""
+    return estate_mod.load(root, known=memo_for(root).documents)
 
 
 @contextlib.contextmanager

@@ -13,8 +13,9 @@ import time
 import typer
 
 from civic.cli import common
-from civic.client import api as client_api
 from civic.errors import CivicError, UsageError
+
+client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
 
 
 def _target(value: str) -> tuple[str, str]:

@@ -10,7 +10,9 @@ import typer
 
 from civic.cli import common
 from civic.cli.common import OutputOption
-from civic.importers import importing, report
+
+importing = common.lazy("civic.importers.importing")  # python-hcl2 and the MoJ reader: only for import
+report = common.lazy("civic.importers.report")
 
 SHOWN_PER_KIND = 4
 

@@ -14,14 +14,21 @@ import sys
 import typer
 from rich.table import Table
 
-from civic import policy
-from civic.backends.kubernetes import admission, cluster, inputs, rendering, targets, validation
-from civic.backends.kubernetes import client as client_mod
 from civic.cli import common
 from civic.cli.common import EstateOption
 from civic.errors import SpecError, UsageError
 from civic.spec import estate as estate_mod
 from civic.spec import models
+
+# The Kubernetes backend (and jsonschema) only for the commands that use it
+policy = common.lazy("civic.policy")
+admission = common.lazy("civic.backends.kubernetes.admission")
+cluster = common.lazy("civic.backends.kubernetes.cluster")
+inputs = common.lazy("civic.backends.kubernetes.inputs")
+rendering = common.lazy("civic.backends.kubernetes.rendering")
+targets = common.lazy("civic.backends.kubernetes.targets")
+validation = common.lazy("civic.backends.kubernetes.validation")
+client_mod = common.lazy("civic.backends.kubernetes.client")
 
 app = typer.Typer(help="Plan, apply and watch environments on a Kubernetes cluster.", no_args_is_help=True)
 

@@ -77,6 +77,8 @@ def run(argv: list[str] | None = None) -> int:
         common.err.print(f"{type(e).__name__}: {e}. This is a bug in Civic; run again with "
                          "CIVIC_DEBUG=1 for the details and report it.", markup=False)
         code = 70
+    finally:
+        common.save_memos()
     return _finish(code, argv)
 
 

@@ -16,13 +16,14 @@ from civic import policy
 from civic.cli import common
 from civic.cli.common import EstateOption, OutputOption, StateOption
 from civic.errors import NotFound, Problem, SpecError
-from civic.policy import auditing
-from civic.policy import files, gatekeeper, rendering, suites
-from civic.cli import conformance_corpus
+from civic.policy import auditing, files, rendering, suites
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
 
 app = typer.Typer(no_args_is_help=True, help="Guardrails: list, explain, test and audit policies.")
+
+gatekeeper = common.lazy("civic.policy.gatekeeper")  # only for civic policy conformance
+conformance_corpus = common.lazy("civic.cli.conformance_corpus")
 
 MODE_STYLE = {"deny": "bold red", "warn": "yellow", "audit": "cyan"}
 BRIEF_OVER = 25
@@ -31,12 +32,7 @@ BRIEF_OVER = 25
 
 def estate_report(loaded: estate_mod.Estate) -> policy.Report:
     """Every verdict on the estate; files unchanged since the last command keep theirs."""
-    from civic.store import memo
-
-    kept = memo.load(loaded.root)
-    report = policy.check_estate(loaded, today=datetime.date.today(), memo=kept)
-    memo.save(loaded.root, kept)
-    return report
+    return policy.check_estate(loaded, today=datetime.date.today(), memo=common.memo_for(loaded.root).verdicts)
 
 
 def print_report(report: policy.Report) -> None:
@@ -81,7 +77,12 @@ def list_(estate: str = EstateOption, output: common.Output = OutputOption) -> N
     if output is common.Output.json:
         common.print_json({"policies": rows, "notes": list(chosen.notes)})
         return
-    table = Table("policy", "mode", "applies to", "from", "description")
+    table = Table(box=None, padding=(0, 2))
+    table.add_column("policy", no_wrap=True)
+    table.add_column("mode", no_wrap=True)
+    table.add_column("applies to", min_width=12, overflow="fold")
+    table.add_column("from", overflow="fold")
+    table.add_column("description", ratio=1, min_width=30)
     for r in rows:
         table.add_row(r["name"], r["mode"], ", ".join(r["appliesTo"]), r["origin"], r["description"])
     common.out.print(table)

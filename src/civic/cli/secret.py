@@ -7,7 +7,6 @@ import getpass
 import sys
 
 import typer
-from cryptography.fernet import Fernet
 from rich.table import Table
 
 from civic.cli import common
@@ -105,4 +104,6 @@ def list_(
 @app.command()
 def keygen() -> None:
     """Print a new key for CIVIC_SECRET_KEY."""
+    from cryptography.fernet import Fernet
+
     print(Fernet.generate_key().decode())

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from civic.cli import common
-from civic.client import api as client_api
+
+client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
 
 COLOURS = {"healthy": "green", "progressing": "yellow", "degraded": "red", "crash-looping": "red",
            "missing": "red", "suspended": "dim"}

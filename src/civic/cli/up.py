@@ -18,15 +18,16 @@ import typer
 from civic import policy, vcs
 from civic.cli import common
 from civic.cli.common import EstateOption, StateOption
-from civic.client import api as client_api
 from civic.client import config
 from civic.errors import CivicError, PolicyDenied, UsageError
-from civic.observability import stack
-from civic.runtime import haproxy
 from civic.store import applying
 
 if TYPE_CHECKING:
     from civic.api import server
+
+client_api = common.lazy("civic.client.api")
+stack = common.lazy("civic.observability.stack")
+haproxy = common.lazy("civic.runtime.haproxy")
 
 token_app = typer.Typer(help="Make API tokens.", no_args_is_help=True)
 

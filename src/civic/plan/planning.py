@@ -75,17 +75,17 @@ def make(
     refused: list[str] = []
     for key in sorted(scope, key=lambda k: (KIND_ORDER.get(k[0], 9), k[1])):
         kind, name = key
-        new = desired.get(key)
         secret_changes = _secret_changes(secrets.get(key, {}), applied_secrets.get(key, {}))
-        if new is None:
+        if key not in desired:
             old = applied.get(key, {})
             if kind == "Environment" and actions.is_production(old) and not allow_delete_production:
                 refused.append(f"deleting production environment '{name}' is refused; pass "
                                "--allow-delete-production if that is what you mean.")
             out.append(actions.Delete(kind, name, old))
         elif key not in applied_keys:
-            out.append(actions.Create(kind, name, new))
+            out.append(actions.Create(kind, name, desired[key]))
         elif key in applied or secret_changes:
+            new = desired[key]
             changes = diffs.diff(applied.get(key, new), new)
             if changes or secret_changes:
                 out.append(actions.Update(kind, name, new, changes, secret_changes))
@@ -103,9 +103,29 @@ def _secret_changes(now: Mapping[str, str], then: Mapping[str, str]) -> tuple[st
     return tuple(sorted(n for n in set(now) | set(then) if now.get(n) != then.get(n)))
 
 
-def desired(estate: Estate) -> dict[Key, dict[str, Any]]:
+class _Canonical(Mapping[Key, dict[str, Any]]):
+    """Objects' canonical forms, each computed when first asked for: a plan asks only for
+    the objects that changed, so unchanged ones are never dumped."""
+
+    def __init__(self, objects: Mapping[Key, models.Model]) -> None:
+        self._objects = objects
+
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        return self._objects[key].canonical()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._objects)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+
+def desired(estate: Estate) -> Mapping[Key, dict[str, Any]]:
     """Every object of the estate in canonical form, keyed by (kind, name)."""
-    return {key: model.canonical() for key, model in estate.objects().items()}
+    return _Canonical(estate.objects())
 
 
 def desired_fingerprints(estate: Estate) -> dict[Key, str]:

@@ -40,9 +40,9 @@ class Estate:
     extra_texts: Mapping[str, str] = dataclasses.field(default_factory=dict)
     digests: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> sha256 of its text
 
-    def objects(self) -> dict[tuple[str, str], models.Model]:
+    def objects(self) -> dict[tuple[str, str], models.Kind]:
         """Every object that plan and apply track, keyed by (kind, name)."""
-        out: dict[tuple[str, str], models.Model] = {("Platform", "platform"): self.platform}
+        out: dict[tuple[str, str], models.Kind] = {("Platform", "platform"): self.platform}
         out.update({("Team", n): t for n, t in self.teams.items()})
         out.update({("Environment", n): e for n, e in self.environments.items()})
         return out
@@ -89,25 +89,32 @@ def _estate_paths(root: str) -> list[str]:
     return out
 
 
-ParseCache = MutableMapping[tuple[str, str], tuple[yamlpos.Document, models.Model]]
+ParseCache = MutableMapping[tuple[str, str], tuple[yamlpos.Document, models.Kind]]
+Known = MutableMapping[tuple[str, str], tuple[yamlpos.Document, str]]
+"""(path, sha256 of its text) → the file's parsed document and its model's fingerprint."""
 
 
-def load(root: str, *, cache: ParseCache | None = None) -> Estate:
+def load(root: str, *, cache: ParseCache | None = None, known: Known | None = None) -> Estate:
     """Read and parse the estate at ``root``; raise SpecError listing every problem.
 
     A long-running caller (the API) passes the same ``cache`` each time, so that only
-    the files whose text changed are parsed again.
+    the files whose text changed are parsed again. A new process (the CLI) passes
+    ``known``, kept on disk between commands (:mod:`civic.store.memo`): YAML is then
+    parsed only for the files whose text changed, though every model is validated.
     """
-    return parse(read(root), root=root, cache=cache)
+    return parse(read(root), root=root, cache=cache, known=known)
 
 
-def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None = None) -> Estate:
+def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None = None,
+          known: Known | None = None) -> Estate:
     """Texts of files (relative paths) in, a checked Estate out. Pure but for ``cache``,
-    which maps (path, text) to the document and model of files that loaded cleanly."""
+    which maps (path, text) to the document and model of files that loaded cleanly, and
+    ``known`` (see :data:`Known`), which gains the files parsed here that loaded cleanly."""
     problems: list[Problem] = []
     documents: dict[str, yamlpos.Document] = {}
-    loaded: dict[str, models.Model] = {}
+    loaded: dict[str, models.Kind] = {}
     extra: dict[str, str] = {}
+    digests = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in texts.items()}
     if PLATFORM_FILE not in texts:
         problems.append(Problem(PLATFORM_FILE, 0, 0, "", "missing: an estate needs a civic.yaml "
                                 "with the platform's settings; 'civic init' writes one."))
@@ -131,24 +138,32 @@ def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None
         if hit is not None:
             documents[rel], loaded[rel] = hit
             continue
-        doc, found = yamlpos.parse(text, file=rel)
-        problems += found
+        seen = known.get((rel, digests[rel])) if known is not None else None
+        if seen is not None:
+            doc, found = seen[0], []
+        else:
+            doc, found = yamlpos.parse(text, file=rel)
+            problems += found
         if doc is None:
             continue
         documents[rel] = doc
+        parsed_cleanly = not found
         model, found = loading.load(doc, expect=expect)
         problems += found
         if model is not None and not found:
             loaded[rel] = model
             if cache is not None:
                 cache[(rel, text)] = (doc, model)
+            if seen is not None:
+                model.known_fingerprint(seen[1])
+            elif known is not None and parsed_cleanly:
+                known[(rel, digests[rel])] = (doc, model.fingerprint())
     if cache is not None:  # forget files that changed or went away
         for key in [k for k in cache if texts.get(k[0]) != k[1]]:
             del cache[key]
     estate = _assemble(root, loaded, documents, extra)
     if estate is not None:
-        estate = dataclasses.replace(estate, digests={
-            rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in texts.items()})
+        estate = dataclasses.replace(estate, digests=digests)
         problems += checks.check(estate, present=frozenset(texts))
     if problems or estate is None:
         raise SpecError(problems)
@@ -166,7 +181,7 @@ def _kind_for(rel: str) -> str | None:
     return None
 
 
-def _assemble(root: str, loaded: dict[str, models.Model], documents: dict[str, yamlpos.Document],
+def _assemble(root: str, loaded: dict[str, models.Kind], documents: dict[str, yamlpos.Document],
               extra: dict[str, str]) -> Estate | None:
     """The estate of the files that loaded; None if civic.yaml did not."""
     platform = loaded.get(PLATFORM_FILE)

@@ -19,7 +19,7 @@ from civic.spec import models
 from civic.spec.yamlpos import Document, Path
 
 
-def load(doc: Document, *, expect: str) -> tuple[models.Model | None, list[Problem]]:
+def load(doc: Document, *, expect: str) -> tuple[models.Kind | None, list[Problem]]:
     """Validate ``doc`` as kind ``expect``; return the model (or None) and the problems."""
     data = doc.data
     if not isinstance(data, dict):

@@ -39,6 +39,11 @@ class Model(pydantic.BaseModel):
         str_strip_whitespace=True,
     )
 
+
+class Kind(Model):
+    """Base of the kinds of file (Platform, Team, Environment, Service): what plan diffs and
+    the store keeps. Nested models carry no private state, so validating them stays cheap."""
+
     _canonical: dict[str, Any] | None = pydantic.PrivateAttr(None)
     _fingerprint: str | None = pydantic.PrivateAttr(None)
 
@@ -57,11 +62,22 @@ class Model(pydantic.BaseModel):
             self._fingerprint = fingerprint(self.canonical())
         return self._fingerprint
 
+    def known_fingerprint(self, value: str) -> None:
+        """Take the fingerprint a previous process computed for the same text (spec.estate)."""
+        self._fingerprint = value
+
 
 def fingerprint(value: Any) -> str:
     """The hash of a canonical spec, however it was obtained (a model, or the store)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def shared(default: Model) -> Any:
+    """A default that is one frozen instance, shared by every model that takes it (Pydantic
+    deep-copies a plain model default for each one), still shown in the JSON Schema."""
+    shown = default.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return Field(default_factory=lambda: default, json_schema_extra={"default": shown})
 
 
 def _dns_label(value: str) -> str:
@@ -172,13 +188,13 @@ class PlatformSpec(Model):
     environment_names: list[str] = Field(
         default_factory=lambda: ["development", "test", "staging", "preproduction", "production"],
         description="Allowed values of environmentName.")
-    defaults: PlatformDefaults = PlatformDefaults()
+    defaults: PlatformDefaults = shared(PlatformDefaults())
     clusters: list[Cluster] | None = Field(None, description=(
         "Kubernetes clusters and the environments on each; environments on none run on the "
         "local runtime (the default)."))
 
 
-class Platform(Model):
+class Platform(Kind):
     """``civic.yaml``: the platform's own settings."""
 
     api_version: Literal["civic/v1"]
@@ -228,7 +244,7 @@ class TeamSpec(Model):
     channels: list[Channel] = Field(default_factory=list, description="Alert channels.")
 
 
-class Team(Model):
+class Team(Kind):
     """``teams/<team>.yaml``: a team that owns environments and receives their alerts."""
 
     api_version: Literal["civic/v1"]
@@ -340,9 +356,9 @@ class EnvironmentSpec(Model):
     environment_name: str = Field(description="One of civic.yaml's environmentNames.")
     review_after: datetime.date | None = Field(None, description="When to check it is still needed.")
     access: list[AccessGrant] = Field(default_factory=list)
-    quota: Quota = Quota()
-    limits: Limits = Limits()
-    network: Network = Network()
+    quota: Quota = shared(Quota())
+    limits: Limits = shared(Limits())
+    network: Network = shared(Network())
     hosts: list[Host] = Field(default_factory=list, description="Hostnames beyond the generated ones.")
     backing_services: dict[Name, BackingService] = Field(default_factory=dict)
     secrets: list[SecretName] = Field(default_factory=list, description="Names only; values never in git.")
@@ -361,7 +377,7 @@ class EnvironmentSpec(Model):
         return value
 
 
-class Environment(Model):
+class Environment(Kind):
     """``environments/<env>/environment.yaml``: the unit of tenancy."""
 
     api_version: Literal["civic/v1"]
@@ -447,11 +463,11 @@ class ServiceSpec(Model):
     liveness: Check | None = None
     routes: list[Route] = Field(default_factory=list)
     autoscaling: Autoscaling | None = None
-    rollout: Rollout = Rollout()
-    resources: Resources = Resources()
+    rollout: Rollout = shared(Rollout())
+    resources: Resources = shared(Resources())
     metrics_path: str | None = None
     alert_rules: list[AlertRule] = Field(default_factory=list)
-    alerts: AlertSettings = AlertSettings()
+    alerts: AlertSettings = shared(AlertSettings())
     security: SecurityContext | None = Field(None, description="Privileges; unset means the safe defaults.")
     exposure: Literal["router", "internal", "loadBalancer", "nodePort"] | None = Field(
         None, description="How it is reached: through the platform's router (the default), only "
@@ -460,7 +476,7 @@ class ServiceSpec(Model):
         None, description="Policies this service is exempted from, until a date.")
 
 
-class Service(Model):
+class Service(Kind):
     """``civic.service.yaml``: a deployable service."""
 
     api_version: Literal["civic/v1"]
