@@ -99,22 +99,31 @@ def civic(*args: str) -> tuple[float, float, str]:
 
 
 def in_process(root: str, state: str) -> tuple[float, float]:
-    """Validate + plan, then one change validated, planned and applied, inside one long-running
-    process as the API does it (no interpreter start; files parsed once and kept by text)."""
-    from civic.spec import estate as estate_mod
-    from civic.store import applying
+    """Inside one long-running process, as `civic up`'s estate sync does it (apply on merge):
+    the first look at a new commit (every file parsed), then one more commit that changes one
+    environment, read from git, validated, judged, planned and applied."""
+    from civic.reconcile import syncing
     from civic.store.state import StateStore
 
+    git = ["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    with open(os.path.join(root, ".gitignore"), "w") as f:
+        f.write(".civic/\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "the estate"], check=True)
     store = StateStore(state)
-    cache: dict = {}
+    sync = syncing.EstateSync(root, store, interval=2.0, on_applied=lambda *_: None)
+    _change_one(root, "#first-look")
+    subprocess.run([*git, "commit", "-qam", "a change"], check=True)
     start = time.perf_counter()
-    applying.plan(estate_mod.load(root, cache=cache), store)
+    assert sync.check(), sync.status.error
     cold = time.perf_counter() - start
     _change_one(root, "#changed-again")
+    subprocess.run([*git, "commit", "-qam", "another change"], check=True)
     start = time.perf_counter()
-    done = applying.apply(estate_mod.load(root, cache=cache), store)
+    assert sync.check(), sync.status.error
     change = time.perf_counter() - start
-    assert done.plan.count("update") == 1
+    assert sync.status.summary["update"] == 1
     store.close()
     return cold, change
 
@@ -155,8 +164,8 @@ def main() -> None:
         rows.append(("one change: plan (new process)", t1, mb1))
         rows.append(("one change: apply (new process)", t2, mb2))
         cold, change = in_process(root, state)
-        rows.append(("cold validate + plan (in process)", cold, None))
-        rows.append(("one change: validate + plan + apply (in process)", change, None))
+        rows.append(("civic up, first look at a commit (in process)", cold, None))
+        rows.append(("civic up, one change committed: applied (in process)", change, None))
         print(f"estate: {args.environments} environments, {args.teams} teams; store: "
               f"{'SQLite' if not args.state else args.state.split(':')[0]}; python {sys.version.split()[0]}")
         print(f"{'measure':52} {'seconds':>8} {'peak MB':>8}")

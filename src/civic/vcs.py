@@ -28,6 +28,40 @@ def revision(root: str) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def head(root: str) -> str | None:
+    """HEAD's commit (whatever the working tree holds); None outside git."""
+    try:
+        found = _git(root, "rev-parse", "HEAD")
+    except FileNotFoundError:
+        return None
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def files_at(root: str, commit: str) -> dict[str, bytes]:
+    """Every file under ``root`` as ``commit`` has it, keyed by path relative to ``root``."""
+    listing = subprocess.run(["git", "-C", root, "ls-tree", "-r", "-z", commit, "--", "."],
+                             capture_output=True, check=False)
+    if listing.returncode != 0:
+        raise UsageError(f"git cannot list commit {commit[:12]} of {root}: "
+                         f"{listing.stderr.decode(errors='replace').strip()}")
+    entries = []
+    for item in listing.stdout.split(b"\0"):
+        if item:
+            meta, _, path = item.partition(b"\t")
+            mode, kind, blob = meta.split()
+            if kind == b"blob":
+                entries.append((path.decode(), blob.decode()))
+    batch = subprocess.run(["git", "-C", root, "cat-file", "--batch"], capture_output=True, check=False,
+                           input=b"".join(blob.encode() + b"\n" for _, blob in entries))
+    out, data, at = {}, batch.stdout, 0
+    for path, _ in entries:
+        header_end = data.index(b"\n", at)
+        size = int(data[at:header_end].split()[2])
+        out[path] = data[header_end + 1:header_end + 1 + size]
+        at = header_end + 1 + size + 1
+    return out
+
+
 def changed_keys(root: str, ref: str) -> set[Key]:
     """The objects whose files differ between ``ref`` and the working tree."""
     try:

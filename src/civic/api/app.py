@@ -232,6 +232,12 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
     async def monitoring_state(_who: Principal = fastapi.Depends(principal)) -> dict:
         return control.monitor.describe()
 
+    @app.get("/v1/estate")
+    async def estate(_who: Principal = fastapi.Depends(admin)) -> dict:
+        if control.sync is None:
+            return {"sync": "off"}
+        return {"sync": "on", **control.sync.status.as_dict()}
+
     @app.post("/v1/shutdown")
     async def shutdown(_who: Principal = fastapi.Depends(admin)) -> dict:
         asyncio.get_running_loop().call_later(0.05, control.stopping.set)

@@ -2,8 +2,9 @@
 
 ``civic up`` calls :func:`run`. Start-up order matters for static stability: adopt the
 replicas and HAProxy a previous control plane left running, reconcile every
-environment once (so adopted replicas are wanted, not retired), then supervise and
-serve the API. :meth:`ControlPlane.stop` on ``civic down`` or Ctrl-C stops replicas
+environment once (so adopted replicas are wanted, not retired), then supervise, keep
+the store in step with the estate's files (:mod:`civic.reconcile.syncing`: apply on
+merge) and serve the API. :meth:`ControlPlane.stop` on ``civic down`` or Ctrl-C stops replicas
 cleanly; if the process is killed instead, replicas and HAProxy keep serving.
 """
 
@@ -22,8 +23,9 @@ import uvicorn
 from civic.api import app as app_mod
 from civic.errors import UsageError
 from civic.observability import exposition, stack
-from civic.reconcile import deploys, desired, loops, monitoring
-from civic.runtime import local
+from civic.policy.definitions import PolicySet
+from civic.reconcile import deploys, desired, loops, monitoring, syncing
+from civic.runtime import aiotasks, local
 from civic.spec import models
 from civic.store import deployments
 
@@ -40,6 +42,12 @@ class Settings:
     monitoring: bool = True
     monitoring_ports: stack.Ports = stack.Ports()
     metrics_retention: str = "15d"
+    estate_root: str | None = None
+    """The estate repository to keep applying (apply on merge); None: only what was applied."""
+    sync_interval: float = 2.0
+    """Seconds between looks at the estate's files; 0 turns the sync off."""
+    estate_revision: str | None = None
+    """The git revision of the estate as applied at start."""
 
 
 class _Server(uvicorn.Server):
@@ -66,6 +74,24 @@ class ControlPlane:
             api_port=settings.api_port, stats_port=settings.stats_port, replicas=self._ready_replicas,
             service_url=self.url, enabled=settings.monitoring, retention=settings.metrics_retention)
         self.stopping = asyncio.Event()
+        self.sync = (syncing.EstateSync(settings.estate_root, ctx.store, interval=settings.sync_interval,
+                                        on_applied=self._estate_applied)
+                     if settings.estate_root and settings.sync_interval > 0 else None)
+        if self.sync is not None:
+            self.sync.prime(settings.estate_revision)
+        self._tasks: list[asyncio.Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _estate_applied(self, touched: set[str], everything: bool, policies: PolicySet) -> None:
+        """From the sync's thread: deploys are judged by the new policies; the environments
+        the change touched are reconciled now (all of them when the platform or a team changed)."""
+        self.ctx = dataclasses.replace(self.ctx, policies=policies)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._reconcile_soon, touched, everything)
+
+    def _reconcile_soon(self, touched: set[str], everything: bool) -> None:
+        for environment in (desired.environments(self.ctx) if everything else sorted(touched)):
+            self.reconciler.trigger(environment)
 
     def _ready_replicas(self) -> list[monitoring.Replica]:
         return [monitoring.Replica(r.environment, r.service, r.revision, r.id, r.port)
@@ -141,9 +167,13 @@ class ControlPlane:
         self.backend.start()
         self.reconciler.start()
         await self.monitor.start()
+        self._loop = asyncio.get_running_loop()
+        if self.sync is not None:
+            self._tasks.append(aiotasks.guarded("estate sync", self.sync.run))
         return adopted
 
     async def stop(self, *, keep_running: bool = False) -> None:
+        await aiotasks.cancel(self._tasks)
         await self.monitor.stop()
         await self.reconciler.aclose()
         if keep_running:

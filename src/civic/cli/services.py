@@ -31,6 +31,33 @@ def services(environment: str = typer.Argument(None, metavar="[ENV]"),
     common.out.print(table)
 
 
+def _estate(client) -> dict | None:  # noqa: ANN001
+    """What the estate sync last did; None for a team's token (only the admin's may see it)."""
+    try:
+        return client.estate()
+    except client_api.Forbidden:
+        return None
+
+
+def _print_estate(estate: dict | None) -> None:
+    if estate is None:
+        return
+    if estate["sync"] == "off":
+        common.out.print("estate: applied at start only (civic up --sync-interval 0)")
+        return
+    revision = (estate["revision"] or "not in git")[:12]
+    when = (datetime.datetime.fromtimestamp(estate["appliedAt"]).strftime("%H:%M:%S")
+            if estate.get("appliedAt") else "start")
+    line = f"estate: {revision} applied at {when}; files checked every {estate['interval']:g} s"
+    if estate["error"]:
+        common.out.print(f"{line}\n  [red]the estate's files now are[/] ", end="")
+        common.out.print(estate["error"], markup=False)
+    else:
+        last = estate["summary"]
+        common.out.print(line + (f" (last change: {last['create']} created, {last['update']} updated, "
+                                 f"{last['delete']} deleted)" if last else ""), markup=False)
+
+
 def status(environment: str = typer.Argument(None, metavar="[ENV]"),
            output: common.Output = common.OutputOption) -> None:
     """Services and their replicas: processes, ports, phases, and what is wrong."""
@@ -38,9 +65,11 @@ def status(environment: str = typer.Argument(None, metavar="[ENV]"),
         rows = client.services(environment)
         replicas = client.replicas(environment)
         watching = client.monitoring()
+        estate = _estate(client)
     if output is common.Output.json:
-        common.print_json({"services": rows, "replicas": replicas, "monitoring": watching})
+        common.print_json({"services": rows, "replicas": replicas, "monitoring": watching, "estate": estate})
         return
+    _print_estate(estate)
     if watching["monitoring"] == "on":
         common.out.print(f"monitoring: on (Prometheus {watching['prometheus']}, "
                          f"Alertmanager {watching['alertmanager']})")

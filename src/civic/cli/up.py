@@ -47,6 +47,9 @@ def up(
     pushgateway_port: int = typer.Option(9091, "--pushgateway-port"),
     metrics_retention: str = typer.Option("15d", "--metrics-retention", metavar="DURATION",
                                           help="How long Prometheus keeps samples (e.g. 12h, 15d, 8w, 1y)."),
+    sync_interval: float = typer.Option(2.0, "--sync-interval", metavar="SECONDS", min=0, help=(
+        "Look at the estate's files this often and apply what changed (apply on merge: keep the "
+        "estate a checkout of the branch that is merged into); 0: apply only at start.")),
 ) -> None:
     """Start Civic: apply the estate, then run the API, the reconcilers, the runtime and monitoring."""
     from civic.api import server  # FastAPI and uvicorn: loaded only by the command that serves
@@ -60,7 +63,8 @@ def up(
         raise PolicyDenied(report.denial_message())
     store = common.open_store(root, state)
     try:
-        done = applying.apply(loaded, store, revision=vcs.revision(root))
+        revision = vcs.revision(root)
+        done = applying.apply(loaded, store, revision=revision)
         if done.revision_id is not None:
             common.out.print(f"Applied the estate at {root} as revision {done.revision_id}.")
         ctx = server.context(store, common.secret_box(root), policies=policy.policy_set(loaded))
@@ -70,7 +74,8 @@ def up(
         settings = server.Settings(
             run_dir=server.run_dir(root), port=port, api_port=api_port, stats_port=stats_port,
             monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port),
-            metrics_retention=metrics_retention)
+            metrics_retention=metrics_retention, estate_root=root, sync_interval=sync_interval,
+            estate_revision=revision)
 
         async def main() -> None:
             control = server.ControlPlane(ctx, settings)

@@ -84,6 +84,10 @@ class Client:
     def monitoring(self) -> dict[str, Any]:
         return self._call("GET", "/v1/monitoring")
 
+    def estate(self) -> dict[str, Any]:
+        """What the estate sync last did (the admin token only)."""
+        return self._call("GET", "/v1/estate")
+
     def alerts(self, *, team: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/alerts", params={"team": team} if team else {})
 

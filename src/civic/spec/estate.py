@@ -57,7 +57,7 @@ def read(root: str) -> dict[str, str]:
         raise SpecError([Problem(root, 0, 0, "", "no such directory; give the path of an estate "
                                  "repository (one with a civic.yaml), or create one with 'civic init'.")])
     texts: dict[str, str] = {}
-    for rel in _estate_paths(root):
+    for rel in paths(root):
         path = os.path.join(root, rel)
         if not os.path.exists(path):
             texts[rel] = MISSING
@@ -72,7 +72,41 @@ def read(root: str) -> dict[str, str]:
     return texts
 
 
-def _estate_paths(root: str) -> list[str]:
+def texts_from(files: Mapping[str, bytes]) -> dict[str, str]:
+    """What :func:`read` gives, from the files of a git commit (path relative to the estate
+    root → content): the estate's files among them, as text. Pure."""
+    texts = {}
+    for rel in select(list(files)):
+        raw = files.get(rel)
+        try:
+            texts[rel] = MISSING if raw is None else raw.decode("utf-8")
+        except UnicodeDecodeError:
+            texts[rel] = "\x00"  # parse() reports it as unreadable
+    return texts
+
+
+def select(files: list[str]) -> list[str]:
+    """The estate's files among ``files`` (every file of a git commit, relative to the
+    estate's root), as :func:`paths` finds them on disk: an environment folder without
+    an environment.yaml still names one, so that :func:`parse` says it is missing."""
+    out = [PLATFORM_FILE] if PLATFORM_FILE in files else []
+    folders = {TEAMS_DIR: [], "policies": [], "policies/tests": []}
+    envs: set[str] = set()
+    for rel in files:
+        head, _, name = rel.rpartition("/")
+        if head in folders:
+            folders[head].append(rel)
+        parts = rel.split("/")
+        if len(parts) >= 3 and parts[0] == ENVIRONMENTS_DIR:
+            envs.add(parts[1])
+    for folder in folders.values():
+        out += sorted(folder)
+    return out + [f"{ENVIRONMENTS_DIR}/{name}/{ENVIRONMENT_FILE}" for name in sorted(envs)]
+
+
+def paths(root: str) -> list[str]:
+    """The estate's files, relative to ``root`` (an environment folder's environment.yaml
+    even when it is missing, so that :func:`parse` can say so)."""
     out = []
     if os.path.exists(os.path.join(root, PLATFORM_FILE)):
         out.append(PLATFORM_FILE)
@@ -152,7 +186,7 @@ def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None
         problems += found
         if model is not None and not found:
             loaded[rel] = model
-            if cache is not None:
+            if cache is not None and parsed_cleanly:  # a file with problems is parsed (and reported) again
                 cache[(rel, text)] = (doc, model)
             if seen is not None:
                 model.known_fingerprint(seen[1])
