@@ -45,7 +45,8 @@ def _print_estate(estate: dict | None) -> None:
     if estate["sync"] == "off":
         common.out.print("estate: applied at start only (civic up --sync-interval 0)")
         return
-    revision = (estate["revision"] or "not in git")[:12]
+    commit, dirty, _ = (estate["revision"] or "not in git").partition("-dirty")
+    revision = commit[:12] + (" with uncommitted changes" if dirty else "")
     when = (datetime.datetime.fromtimestamp(estate["appliedAt"]).strftime("%H:%M:%S")
             if estate.get("appliedAt") else "start")
     line = f"estate: {revision} applied at {when}; files checked every {estate['interval']:g} s"
