@@ -7,9 +7,11 @@ line (the traceback only with ``CIVIC_DEBUG=1``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
+from typing import Any, TextIO
 
 import typer
 
@@ -53,8 +55,48 @@ def report(e: CivicError) -> None:
         common.err.print(e.message, markup=False)
 
 
+class _Tolerant:
+    """Standard output that, once its reader has gone (``civic plan | head``), drops what
+    follows instead of raising: the command still does all its work (an import still writes
+    its estate, an apply still applies) and exits with its own code."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.gone = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def run(argv: list[str] | None = None) -> int:
     """The console script; returns (and exits with) the exit code."""
+    stdout = sys.stdout
+    tolerant = sys.stdout = _Tolerant(stdout)  # type: ignore[assignment]
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout = stdout
+        if tolerant.gone:  # nothing more may reach the closed pipe, not even Python's last flush
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Abort:
