@@ -7,6 +7,7 @@ scope a plan to a pull request (``--changed-since REF``). Runs the ``git`` comma
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 
 from civic.errors import UsageError
 from civic.plan.actions import Key
@@ -18,14 +19,11 @@ def _git(root: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def revision(root: str) -> str | None:
     """HEAD's commit, with '-dirty' if the estate's files differ from it; None outside git."""
-    try:
-        head = _git(root, "rev-parse", "HEAD")
-    except FileNotFoundError:
-        return None
-    if head.returncode != 0:
+    commit = head(root)
+    if commit is None:
         return None
     dirty = _git(root, "status", "--porcelain", "--", ".").stdout.strip()
-    return head.stdout.strip() + ("-dirty" if dirty else "")
+    return commit + ("-dirty" if dirty else "")
 
 
 def head(root: str) -> str | None:
@@ -37,8 +35,9 @@ def head(root: str) -> str | None:
     return found.stdout.strip() if found.returncode == 0 else None
 
 
-def files_at(root: str, commit: str) -> dict[str, bytes]:
-    """Every file under ``root`` as ``commit`` has it, keyed by path relative to ``root``."""
+def files_at(root: str, commit: str, *, pick: Callable[[list[str]], list[str]]) -> dict[str, bytes | None]:
+    """The files ``pick`` chooses among those under ``root`` in ``commit`` (paths relative
+    to ``root``), read in one ``git cat-file --batch``; None for a path the commit lacks."""
     listing = subprocess.run(["git", "-C", root, "ls-tree", "-r", "-z", commit, "--", "."],
                              capture_output=True, check=False)
     if listing.returncode != 0:
@@ -51,9 +50,13 @@ def files_at(root: str, commit: str) -> dict[str, bytes]:
             mode, kind, blob = meta.split()
             if kind == b"blob":
                 entries.append((path.decode(), blob.decode()))
+    blobs = dict(entries)
+    wanted = pick(list(blobs))
+    entries = [(path, blobs[path]) for path in wanted if path in blobs]
     batch = subprocess.run(["git", "-C", root, "cat-file", "--batch"], capture_output=True, check=False,
                            input=b"".join(blob.encode() + b"\n" for _, blob in entries))
-    out, data, at = {}, batch.stdout, 0
+    out: dict[str, bytes | None] = dict.fromkeys(wanted)
+    data, at = batch.stdout, 0
     for path, _ in entries:
         header_end = data.index(b"\n", at)
         size = int(data[at:header_end].split()[2])

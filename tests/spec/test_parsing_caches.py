@@ -43,6 +43,6 @@ def test_the_files_of_a_commit_read_as_the_files_on_disk(estate_dir):
     git("init", "-q")
     git("add", "-A")
     git("commit", "-qm", "x")
-    from_git = estate_mod.texts_from(vcs.files_at(estate_dir, vcs.head(estate_dir)))
+    from_git = estate_mod.texts_from(vcs.files_at(estate_dir, vcs.head(estate_dir), pick=estate_mod.select))
     assert from_git == estate_mod.read(estate_dir)
     assert from_git["environments/no-file-yet/environment.yaml"] == estate_mod.MISSING

@@ -33,8 +33,10 @@ import os
 import time
 from collections.abc import Callable
 
+from pydantic.alias_generators import to_camel
+
 from civic import policy, vcs
-from civic.errors import CivicError, SpecError
+from civic.errors import CivicError, SpecError, StoreError
 from civic.plan import planning, rendering
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
@@ -66,12 +68,7 @@ class Status:
 
     def as_dict(self) -> dict[str, object]:
         """camelCase, as the API's other answers."""
-        return {_camel(k): v for k, v in dataclasses.asdict(self).items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+        return {to_camel(k): v for k, v in dataclasses.asdict(self).items()}
 
 
 class EstateSync:
@@ -119,7 +116,9 @@ class EstateSync:
             applied = self._apply(signature, today or datetime.date.today())
         except CivicError as e:
             self._failed(e)
-            return False  # the signature is not kept: the next look tries again
+            if not isinstance(e, StoreError):  # the same files fail the same way: wait for a change
+                self._signature = signature
+            return False  # a busy lock or store: the next look tries again
         finally:
             self.status.seconds = round(time.monotonic() - started, 3)
         self._signature = signature
@@ -131,11 +130,12 @@ class EstateSync:
     def _apply(self, signature: tuple, today: datetime.date) -> bool:
         if signature and signature[0] == "git":
             revision = signature[1]
-            texts = estate_mod.texts_from(vcs.files_at(self.root, revision))
+            texts = estate_mod.texts_from(vcs.files_at(self.root, revision, pick=estate_mod.select))
         else:
             revision, texts = None, estate_mod.read(self.root)
         loaded = estate_mod.parse(texts, root=self.root, cache=self.cache)
-        report = policy.check_estate(loaded, today=today, memo=self.verdicts)
+        policies = policy.policy_set(loaded)
+        report = policy.check_estate(loaded, today=today, policies=policies, memo=self.verdicts)
         self.verdicts = memo.Kept(self.verdicts.kept())  # forget the verdicts of files gone or changed
         if report.denied:
             raise CivicError(report.denial_message())
@@ -149,7 +149,7 @@ class EstateSync:
         touched = touched_by(done.plan)
         log.info("applied the estate at %s (%s) as revision %s: %s", self.root, revision or "no git",
                  done.revision_id, self.status.summary)
-        self.on_applied(touched, everything, policy.policy_set(loaded))
+        self.on_applied(touched, everything, policies)
         return True
 
     def _failed(self, e: CivicError) -> None:

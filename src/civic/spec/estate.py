@@ -72,12 +72,11 @@ def read(root: str) -> dict[str, str]:
     return texts
 
 
-def texts_from(files: Mapping[str, bytes]) -> dict[str, str]:
-    """What :func:`read` gives, from the files of a git commit (path relative to the estate
-    root → content): the estate's files among them, as text. Pure."""
+def texts_from(files: Mapping[str, bytes | None]) -> dict[str, str]:
+    """What :func:`read` gives, from the estate's files of a git commit (chosen with
+    :func:`select`; None for a file the commit lacks), as text. Pure."""
     texts = {}
-    for rel in select(list(files)):
-        raw = files.get(rel)
+    for rel, raw in files.items():
         try:
             texts[rel] = MISSING if raw is None else raw.decode("utf-8")
         except UnicodeDecodeError:

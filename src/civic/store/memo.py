@@ -128,8 +128,6 @@ class Memo:
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-        self.documents.added = self.verdicts.added = False
-        self.documents.used, self.verdicts.used = set(self.documents), set(self.verdicts)
 
 
 def load(root: str) -> Memo:
