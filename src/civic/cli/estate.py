@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from civic import vcs
 from civic.cli import common
@@ -78,22 +80,22 @@ def plan(
 
 
 def render_human(result: planning.Plan, *, routing: tuple[str, ...] | list[str] = ()) -> None:
+    lines: list[Text] = []  # printed in one call: a plan of 1,500 creates is thousands of lines
     for action in result.actions:
         colour = {"create": "green", "update": "yellow", "delete": "red"}[action.verb]
         tag = " [bold red](production)[/]" if action.verb == "delete" and \
             actions.is_production(action.old) else ""
-        common.out.print(f"[{colour}]{action.verb}[/] {action.kind.lower()} [bold]{action.name}[/]{tag}")
+        lines.append(Text.from_markup(f"[{colour}]{action.verb}[/] {action.kind.lower()} "
+                                      f"[bold]{escape(action.name)}[/]{tag}"))
         for line in rendering.change_lines(action) if action.verb == "update" else []:
-            common.out.print(f"    {line}", markup=False)
-    for line in routing:
-        common.out.print("[cyan]routing:[/] ", end="")
-        common.out.print(line, markup=False)
-    for refusal in result.refused:
-        common.out.print(f"[bold red]refused:[/] {refusal}")
+            lines.append(Text(f"    {line}"))
+    lines += [Text.assemble(("routing:", "cyan"), " ", line) for line in routing]
+    lines += [Text.from_markup(f"[bold red]refused:[/] {refusal}") for refusal in result.refused]
     counts = rendering.summary(result)
     scope = " (files changed since the given ref only)" if result.scoped else ""
-    common.out.print(f"Plan: {counts['create']} to create, {counts['update']} to update, "
-                     f"{counts['delete']} to delete, {counts['unchanged']} unchanged{scope}.")
+    lines.append(Text(f"Plan: {counts['create']} to create, {counts['update']} to update, "
+                      f"{counts['delete']} to delete, {counts['unchanged']} unchanged{scope}."))
+    common.out.print(*lines, sep="\n")
 
 
 def apply(

@@ -22,7 +22,6 @@ and one that cannot be written only makes the next command slower. Called by the
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import os
@@ -97,7 +96,7 @@ class Verdicts(Kept):
         return tuple(Verdict(*row) for row in super().__getitem__(key))
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, tuple(dataclasses.astuple(v) for v in value))
+        super().__setitem__(key, tuple(tuple(v.__dict__.values()) for v in value))  # shallow: fields in order
 
 
 class Memo:
