@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from civic.plan import planning
+from civic.store import deployments
 from civic.store.state import StateStore
 
 DEV = "environments/laa-apply-dev/environment.yaml"
@@ -129,13 +129,10 @@ def test_audit_reports_what_is_applied_against_policies_added_since(cli, estate_
     clean = cli("policy", "audit", "--estate", estate_dir, "--state", state)
     assert clean.code == 0 and "Audited 12 applied objects" in clean.out
     store = StateStore(state)
-    try:  # a service recorded by the runtime, judged in its environment (production)
-        rev = store.new_revision(git_revision=None, summary={})
+    try:  # a service deployed as civic deploy records it, judged in its environment (production)
         spec = {"apiVersion": "civic/v1", "kind": "Service", "metadata": {"name": "web"},
                 "spec": {"run": {"command": ["web"]}, "replicas": 1}}
-        store.write(rev, [{"kind": "Service", "name": "laa-apply-production/web", "operation": "create",
-                           "spec": spec, "fingerprint": planning.fingerprint(spec), "secrets": {},
-                           "changes": []}])
+        deployments.Deployments(store).add_revision("laa-apply-production", "web", spec=spec, by="test")
     finally:
         store.close()
     with open(os.path.join(estate_dir, "policies", "no-redis.yaml"), "w") as f:

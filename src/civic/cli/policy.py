@@ -19,6 +19,7 @@ from civic.errors import NotFound, Problem, SpecError
 from civic.policy import auditing, files, rendering, suites
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
+from civic.store import deployments
 
 app = typer.Typer(no_args_is_help=True, help="Guardrails: list, explain, test and audit policies.")
 
@@ -164,12 +165,13 @@ def _read_dir(directory: str) -> dict[str, str]:
 @app.command()
 def audit(estate: str = EstateOption, state: str = StateOption,
           output: common.Output = OutputOption) -> None:
-    """Judge everything applied (the store), as Gatekeeper's audit does; exit 1 on deny violations."""
+    """Judge everything applied and every deployed service (the store), as Gatekeeper's audit does;
+    exit 1 on deny violations."""
     root = common.estate_root(estate)
     chosen = _policies(estate)
     store = common.open_store(root, state)
-    try:
-        specs = store.all_specs()
+    try:  # the applied estate, and the current revision of every deployed service
+        specs = {**store.all_specs(), **deployments.Deployments(store).current_specs()}
     finally:
         store.close()
     report = policy.audit(specs, policies=chosen, today=datetime.date.today())

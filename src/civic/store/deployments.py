@@ -188,6 +188,15 @@ class Deployments:
             return [Current(r.environment, r.service, r.revision, r.replicas, r.generation)
                     for r in conn.execute(q)]
 
+    def current_specs(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The spec of every deployed service's current revision, keyed as the audit keys
+        services: ("Service", "<environment>/<service>"), in one query."""
+        r, s = service_revisions.c, services.c
+        q = sa.select(r.environment, r.service, r.spec).join(
+            services, (s.environment == r.environment) & (s.service == r.service) & (s.revision == r.revision))
+        with self._tx() as conn:
+            return {("Service", f"{row.environment}/{row.service}"): json.loads(row.spec) for row in conn.execute(q)}
+
     def current_of(self, environment: str, service: str) -> Current:
         found = [c for c in self.current(environment) if c.service == service]
         if not found:
