@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WEBAPP = os.path.join(ROOT, "tests", "runtime", "apps", "webapp.py")
+WEBAPP = os.path.join(ROOT, "tests", "backends", "local", "apps", "webapp.py")
 ENV = "laa-apply-production"
 SERVICE = f"""apiVersion: civic/v1
 kind: Service

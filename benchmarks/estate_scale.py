@@ -5,7 +5,7 @@
 Generates an estate like the MoJ's (1,466 namespaces on its live cluster) in a temporary
 folder, then measures, each as `civic` commands run as a user would (a new process each):
 cold validate, and cold validate + plan (`civic plan`) against an empty store, with no memo
-of earlier commands (civic.store.memo: a fresh cache folder, as on a CI runner); apply of
+of earlier commands (civic.control.memo: a fresh cache folder, as on a CI runner); apply of
 everything; plan, and apply, after changing one environment (the memo now warm, as on a
 reviewer's machine or the platform's own); and the peak memory of each. Then the same
 inside one long-running process, as `civic up` applies a change it finds in the estate.
@@ -102,7 +102,7 @@ def in_process(root: str, state: str) -> tuple[float, float]:
     """Inside one long-running process, as `civic up`'s estate sync does it (apply on merge):
     the first look at a new commit (every file parsed), then one more commit that changes one
     environment, read from git, validated, judged, planned and applied."""
-    from civic.reconcile import syncing
+    from civic.control import syncing
     from civic.store.state import StateStore
 
     git = ["git", "-C", root, "-c", "user.name=bench", "-c", "user.email=bench@example.org"]

@@ -31,7 +31,7 @@ import httpx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from civic.runtime import replicas  # noqa: E402
+from civic.backends.local import replicas  # noqa: E402
 
 HELLO = os.path.join(ROOT, "examples", "services", "hello", "civic.service.yaml")
 ENV = "opg-lpa-dev"

@@ -12,6 +12,8 @@ exception (``raise StoreError(...) from e``) so no third-party type escapes.
     ├── SecretError                 a secret could not be stored, read or decrypted
     ├── BackendError                a backend (a cluster, the local runtime) failed or refused
     ├── NotFound                    a named object does not exist (exit code 4)
+    ├── Unauthorized                no valid token came with the request (HTTP 401)
+    ├── Forbidden                   the token may not act there (HTTP 403)
     └── UsageError                  the command's words are wrong (exit code 2)
 
 The CLI prints ``error: <message>`` and exits with ``exit_code``; the API maps the same
@@ -103,6 +105,14 @@ class NotFound(CivicError):
     """The named object does not exist."""
 
     exit_code = 4
+
+
+class Unauthorized(CivicError):
+    """The request carried no token the control plane knows."""
+
+
+class Forbidden(CivicError):
+    """The token is known but may not act on this object (a team token, another team's)."""
 
 
 class UsageError(CivicError):

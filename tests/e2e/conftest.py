@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from civic.runtime import haproxy, processes, replicas
+from civic.backends.local import haproxy, processes, replicas
 from civic.store import deployments
 from civic.store.state import StateStore
 

@@ -17,7 +17,7 @@ import httpx
 
 
 
-WEBAPP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime", "apps", "webapp.py")
+WEBAPP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends", "local", "apps", "webapp.py")
 ENV = "laa-apply-production"
 SERVICE = f"""apiVersion: civic/v1
 kind: Service

@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from civic.importers import comparison, moj_check
+from civic.control import moj_check
+from civic.importers import comparison
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "moj-environments")

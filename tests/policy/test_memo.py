@@ -10,7 +10,7 @@ import stat
 
 from civic import policy
 from civic.spec import estate as estate_mod
-from civic.store import memo
+from civic.control import memo
 
 TODAY = datetime.date(2026, 11, 22)
 

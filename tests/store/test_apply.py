@@ -8,7 +8,7 @@ import pytest
 
 from civic.errors import StoreError
 from civic.spec import estate as estate_mod
-from civic.store import applying
+from civic.control import applying
 from civic.store.state import StateStore
 
 

@@ -1,10 +1,15 @@
-"""The HTTP API: deploy, roll back, scale, restart, list, status, tokens, shut down.
+"""The HTTP API's routes: deploy, roll back, scale, restart, list, status, tokens, shut down.
 
-:func:`create` builds the FastAPI app around a :class:`~civic.api.server.ControlPlane`;
-the CLI reaches it through :mod:`civic.client`. Every request carries a bearer token:
-the admin token (made by the first ``civic up``) may do anything; a team token (``civic
-token create --team T``) may act on that team's environments only and gets 403
-elsewhere. Errors are Civic's own, mapped to statuses by :mod:`civic.api.problems`.
+:func:`create` builds the FastAPI app around a :class:`~civic.control.plane.ControlPlane`;
+the CLI reaches it through :mod:`civic.client`. Routes are thin: they check who is
+asking, call the control plane, and answer with a model of :mod:`civic.api.models`.
+Every request carries a bearer token: the admin token (made by the first ``civic up``)
+may do anything; a team token (``civic token create --team T``) may act on that team's
+environments only. Errors are Civic's own, mapped to statuses by :mod:`civic.api.problems`.
+
+Work that reads the database or evaluates policy runs in a worker thread
+(``asyncio.to_thread``), so that it never stalls the event loop that also drives
+supervision and health checks.
 """
 
 from __future__ import annotations
@@ -13,21 +18,21 @@ import asyncio
 import dataclasses
 import datetime
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import fastapi
 import pydantic
 from fastapi import responses
 
+from civic.api import models as answers
 from civic.api import problems
-from civic.errors import CivicError, NotFound, UsageError
+from civic.errors import CivicError, Forbidden, Unauthorized, UsageError
 from civic.observability import alertmanager
-from civic.reconcile import desired
 from civic.spec import models
 from civic.store import alerts as alerts_store
 
 if TYPE_CHECKING:
-    from civic.api.server import ControlPlane
+    from civic.control.plane import ControlPlane
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,113 +71,90 @@ class SilenceBody(pydantic.BaseModel):
 
 def create(control: ControlPlane) -> fastapi.FastAPI:
     app = fastapi.FastAPI(title="Civic", docs_url=None, redoc_url=None, openapi_url=None)
-    ctx = control.ctx
+    run = asyncio.to_thread
 
     @app.exception_handler(CivicError)
     async def civic_error(_request: fastapi.Request, e: CivicError) -> responses.JSONResponse:
         return responses.JSONResponse(problems.body_of(e), status_code=problems.status_of(e))
 
-    def principal(authorization: str = fastapi.Header("")) -> Principal:
+    async def principal(authorization: str = fastapi.Header("")) -> Principal:
         token = authorization.removeprefix("Bearer ").strip()
-        known, team = ctx.records.token_team(token) if token else (False, None)
+        known, team = await run(control.ctx.records.token_team, token) if token else (False, None)
         if not known:
-            raise fastapi.HTTPException(401, "a valid bearer token is needed; 'civic up' saves the "
-                                             "admin token where the CLI finds it.")
+            raise Unauthorized("a valid bearer token is needed; 'civic up' saves the admin token where "
+                               "the CLI finds it.")
         return Principal(team)
 
     def admin(who: Principal = fastapi.Depends(principal)) -> Principal:
         if who.team is not None:
-            raise fastapi.HTTPException(403, f"this token acts for team '{who.team}' only; this "
-                                             "needs the admin token.")
+            raise Forbidden(f"this token acts for team '{who.team}' only; this needs the admin token.")
         return who
 
-    def environment_for(env: str, who: Principal) -> models.Environment:
-        spec = desired.environment_spec(ctx, env)
-        if spec is None:
-            raise NotFound(f"environment '{env}' has not been applied; add it to the estate and "
-                           "run 'civic apply'.")
+    async def environment_for(env: str, who: Principal) -> models.Environment:
+        spec = await run(control.environment, env)
         if not who.may(spec.spec.team):
-            raise fastapi.HTTPException(403, f"this token acts for team '{who.team}'; environment "
-                                             f"'{env}' belongs to team '{spec.spec.team}'.")
+            raise Forbidden(f"this token acts for team '{who.team}'; environment '{env}' belongs to "
+                            f"team '{spec.spec.team}'.")
         return spec
 
+    Who = fastapi.Depends(principal)
+
     @app.get("/v1/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True}
+    async def health() -> answers.Health:
+        return answers.Health(ok=True)
 
     @app.post("/v1/environments/{env}/services")
-    async def deploy(env: str, body: DeployBody, who: Principal = fastapi.Depends(principal)) -> dict:
-        environment = environment_for(env, who)
-        return control.deploy(environment, text=body.text, file=body.file, overrides=body.set,
-                              workdir=body.workdir, by=who.team or "admin")
+    async def deploy(env: str, body: DeployBody, who: Principal = Who) -> answers.Deployed:
+        environment = await environment_for(env, who)
+        done = await run(lambda: control.deploy(environment, text=body.text, file=body.file,
+                                                overrides=body.set, workdir=body.workdir,
+                                                by=who.team or "admin"))
+        return answers.Deployed.model_validate(done)
 
     @app.get("/v1/environments/{env}/services/{name}")
-    async def service(env: str, name: str, who: Principal = fastapi.Depends(principal)) -> dict:
-        environment_for(env, who)
-        return await control.describe(env, name)
+    async def service(env: str, name: str, who: Principal = Who) -> answers.ServiceState:
+        await environment_for(env, who)
+        return answers.ServiceState.model_validate(await control.describe(env, name))
 
     @app.get("/v1/services")
-    async def services(environment: str | None = None, who: Principal = fastapi.Depends(principal)) -> list:
+    async def services(environment: str | None = None, who: Principal = Who) -> list[answers.ServiceState]:
         out = []
-        for current in ctx.records.current(environment):
-            spec = desired.environment_spec(ctx, current.environment)
+        for current in await run(control.ctx.records.current, environment):
+            spec = await run(control.environment_or_none, current.environment)
             if spec is not None and who.may(spec.spec.team):
-                out.append(await control.describe(current.environment, current.service))
+                out.append(answers.ServiceState.model_validate(
+                    await control.describe(current.environment, current.service)))
         return out
 
     @app.get("/v1/replicas")
-    async def replicas(environment: str | None = None, who: Principal = fastapi.Depends(principal)) -> list:
+    async def replicas(environment: str | None = None, who: Principal = Who) -> list[answers.Replica]:
         if environment is not None:
-            environment_for(environment, who)
+            await environment_for(environment, who)
         elif who.team is not None:
             raise UsageError("a team token must name an environment.")
-        return control.replicas(environment)
+        return [answers.Replica.model_validate(r) for r in control.replicas(environment)]
 
     @app.post("/v1/environments/{env}/services/{name}/rollback")
-    async def rollback(env: str, name: str, body: RollbackBody,
-                       who: Principal = fastapi.Depends(principal)) -> dict:
-        environment_for(env, who)
-        current = ctx.records.current_of(env, name)
-        if body.to is None:
-            earlier = [r for r in ctx.records.revisions(env, name)
-                       if r.revision < current.revision and r.status != "failed"]
-            if not earlier:
-                raise NotFound(f"service '{name}' of '{env}' has no earlier revision to roll back to.")
-            target = earlier[0].revision
-        else:
-            target = body.to
-        ctx.records.set_current(env, name, revision=target)
-        control.reconciler.trigger(env)
-        return {"environment": env, "service": name, "revision": target, "url": control.url(env, name)}
+    async def rollback(env: str, name: str, body: RollbackBody, who: Principal = Who) -> answers.RolledBack:
+        await environment_for(env, who)
+        target = await run(lambda: control.roll_back(env, name, to=body.to))
+        return answers.RolledBack(environment=env, service=name, revision=target, url=control.url(env, name))
 
     @app.post("/v1/environments/{env}/services/{name}/scale")
-    async def scale(env: str, name: str, body: ScaleBody, who: Principal = fastapi.Depends(principal)) -> dict:
-        environment_for(env, who)
-        current = ctx.records.current_of(env, name)
-        spec = models.Service.model_validate(ctx.records.revision(env, name, current.revision).spec).spec
-        if spec.autoscaling is not None:
-            raise UsageError(f"service '{name}' autoscales between {spec.autoscaling.min} and "
-                             f"{spec.autoscaling.max} replicas; change spec.autoscaling and deploy "
-                             "instead of scaling it by hand.")
-        ctx.records.set_replicas(env, name, body.replicas)
-        control.reconciler.trigger(env)
-        return {"environment": env, "service": name, "replicas": body.replicas}
+    async def scale(env: str, name: str, body: ScaleBody, who: Principal = Who) -> answers.Scaled:
+        await environment_for(env, who)
+        await run(control.scale, env, name, body.replicas)
+        return answers.Scaled(environment=env, service=name, replicas=body.replicas)
 
     @app.post("/v1/environments/{env}/services/{name}/restart")
-    async def restart(env: str, name: str, who: Principal = fastapi.Depends(principal)) -> dict:
-        environment_for(env, who)
-        generation = ctx.records.bump_generation(env, name)
-        control.reconciler.trigger(env)
-        return {"environment": env, "service": name, "generation": generation}
+    async def restart(env: str, name: str, who: Principal = Who) -> answers.Restarted:
+        await environment_for(env, who)
+        generation = await run(control.restart, env, name)
+        return answers.Restarted(environment=env, service=name, generation=generation)
 
     @app.post("/v1/tokens")
-    async def token(body: TokenBody, _who: Principal = fastapi.Depends(admin)) -> dict:
-        if body.team is not None and ("Team", body.team) not in ctx.store.all_specs("Team"):
-            raise NotFound(f"team '{body.team}' is not in the applied estate; 'civic validate' "
-                           "lists the teams.")
-        value = "civic_" + secrets.token_urlsafe(32)
-        ctx.records.add_token(value, team=body.team)
-        return {"token": value, "team": body.team}
+    async def token(body: TokenBody, _who: Principal = fastapi.Depends(admin)) -> answers.Token:
+        return answers.Token(token=await run(control.create_token, body.team), team=body.team)
 
     @app.get("/metrics", response_class=responses.PlainTextResponse)
     async def metrics() -> str:
@@ -180,68 +162,62 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
         return await control.exposition()
 
     @app.post("/v1/alerts/webhook")
-    async def alert_webhook(request: fastapi.Request, authorization: str = fastapi.Header("")) -> dict:
+    async def alert_webhook(request: fastapi.Request, authorization: str = fastapi.Header("")) -> answers.Recorded:
         token = authorization.removeprefix("Bearer ").strip()
-        if not control.monitor.webhook_token or not secrets.compare_digest(token, control.monitor.webhook_token):
-            raise fastapi.HTTPException(401, "only Civic's Alertmanager posts here.")
-        return {"recorded": alerts_store.record(ctx.store, await request.json())}
+        expected = control.monitor.webhook_token
+        if not expected or not secrets.compare_digest(token, expected):
+            raise Unauthorized("only Civic's Alertmanager posts here.")
+        payload = await request.json()
+        return answers.Recorded(recorded=await run(alerts_store.record, control.ctx.store, payload))
 
     def team_filter(team: str | None, who: Principal) -> str | None:
         if who.team is not None and team not in (None, who.team):
-            raise fastapi.HTTPException(403, f"this token acts for team '{who.team}' only.")
+            raise Forbidden(f"this token acts for team '{who.team}' only.")
         return team or who.team
 
     @app.get("/v1/alerts")
-    async def firing(team: str | None = None, who: Principal = fastapi.Depends(principal)) -> list:
-        am = _alertmanager(control)
-        try:
-            return await asyncio.to_thread(am.alerts, team=team_filter(team, who))
-        finally:
-            am.close()
+    async def firing(team: str | None = None, who: Principal = Who) -> list[answers.Passed]:
+        with _alertmanager(control) as am:
+            return answers.passed(await run(am.alerts, team=team_filter(team, who)))
 
     @app.get("/v1/alerts/history")
-    async def alert_history(team: str | None = None, who: Principal = fastapi.Depends(principal)) -> list:
-        return alerts_store.history(ctx.store, team=team_filter(team, who))
+    async def alert_history(team: str | None = None, who: Principal = Who) -> list[answers.AlertEvent]:
+        rows = await run(alerts_store.history, control.ctx.store, team=team_filter(team, who))
+        return [answers.AlertEvent.model_validate(r) for r in rows]
 
     @app.post("/v1/silences")
-    async def silence(body: SilenceBody, who: Principal = fastapi.Depends(principal)) -> dict:
-        environment_for(body.environment, who)
+    async def silence(body: SilenceBody, who: Principal = Who) -> answers.Silenced:
+        await environment_for(body.environment, who)
         matchers = {"environment": body.environment} | ({"service": body.service} if body.service else {})
-        am = _alertmanager(control)
-        try:
-            silence_id = await asyncio.to_thread(
-                am.silence, matchers=matchers, duration=datetime.timedelta(hours=body.hours),
-                reason=body.reason, author=who.team or "admin")
-        finally:
-            am.close()
-        return {"id": silence_id, "matchers": matchers}
+        with _alertmanager(control) as am:
+            silence_id = await run(am.silence, matchers=matchers, duration=datetime.timedelta(hours=body.hours),
+                                   reason=body.reason, author=who.team or "admin")
+        return answers.Silenced(id=silence_id, matchers=matchers)
 
     @app.get("/v1/silences")
-    async def silences(who: Principal = fastapi.Depends(principal)) -> list:
-        am = _alertmanager(control)
-        try:
-            found = await asyncio.to_thread(am.silences)
-        finally:
-            am.close()
-        if who.team is None:
-            return found
-        mine = {n for (_, n), s in ctx.store.all_specs("Environment").items() if s["spec"]["team"] == who.team}
-        return [s for s in found if any(m["name"] == "environment" and m["value"] in mine for m in s["matchers"])]
+    async def silences(who: Principal = Who) -> list[answers.Passed]:
+        with _alertmanager(control) as am:
+            found = await run(am.silences)
+        if who.team is not None:
+            mine = await run(control.environments_of, who.team)
+            found = [s for s in found
+                     if any(m["name"] == "environment" and m["value"] in mine for m in s["matchers"])]
+        return answers.passed(found)
 
-    @app.get("/v1/monitoring")
-    async def monitoring_state(_who: Principal = fastapi.Depends(principal)) -> dict:
-        return control.monitor.describe()
+    @app.get("/v1/monitoring", response_model_exclude_none=True)
+    async def monitoring_state(_who: Principal = Who) -> answers.Monitoring:
+        return answers.Monitoring.model_validate(control.monitor.describe())
 
     @app.get("/v1/estate")
-    async def estate(_who: Principal = fastapi.Depends(admin)) -> dict:
+    async def estate(_who: Principal = fastapi.Depends(admin)) -> answers.EstateSync | answers.SyncOff:
         if control.sync is None:
-            return {"sync": "off"}
-        return {"sync": "on", **control.sync.status.as_dict()}
+            return answers.SyncOff()
+        return answers.EstateSync.model_validate(control.sync.status.as_dict())
 
     @app.post("/v1/shutdown")
-    async def shutdown(_who: Principal = fastapi.Depends(admin)) -> dict:
+    async def shutdown(_who: Principal = fastapi.Depends(admin)) -> answers.Stopping:
         asyncio.get_running_loop().call_later(0.05, control.stopping.set)
-        return {"stopping": True}
+        return answers.Stopping(stopping=True)
 
     return app
 

@@ -7,17 +7,22 @@ Calling ``apply`` twice with the same desired state changes nothing the second t
 Names of what a backend creates are derived from environment and service names, so a
 repeat finds the thing instead of making a second one.
 
-Backends raise only ``civic.errors`` types, chaining the library's error.
+Backends raise only ``civic.errors`` types, chaining the library's error. Only the
+control plane (:mod:`civic.control.plane`) constructs a backend; everything else reaches
+it through this protocol. A backend that must remember what it started (the local one
+records each replica's pid, to adopt it after a restart) is handed a
+:class:`ReplicaRecords`: it never writes the store itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from civic.spec import models
+from civic.store.deployments import ReplicaRecord
 
 
 class Health(str, enum.Enum):
@@ -84,11 +89,54 @@ class Observed:
     services: tuple[ServiceStatus, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class ReplicaView:
+    """One running replica, as ``civic ps`` shows it."""
+
+    id: str
+    environment: str
+    service: str
+    revision: int
+    pid: int
+    port: int
+    phase: str
+    started_at: float
+    reason: str
+    limited: bool = False  # inside its cpu and memory limits (a control group)
+
+
+class ReplicaRecords(Protocol):
+    """Where a backend keeps what it started, so that a new control plane adopts it."""
+
+    def replica_records(self) -> Sequence[ReplicaRecord]: ...
+
+    def record_replica(self, record: ReplicaRecord) -> None: ...
+
+    def forget_replica(self, replica_id: str) -> None: ...
+
+
 class Backend(Protocol):
+    """What the control plane asks of any backend.
+
+    ``apply``, ``observe`` and ``aclose`` are the heart of it. ``adopt`` and ``start``
+    bracket the first reconcile of every environment (adopt what runs, then act);
+    ``stop_all`` is ``civic down``; ``url`` and ``replicas`` answer the API.
+    """
+
     name: str
+
+    async def adopt(self) -> int: ...
+
+    def start(self) -> None: ...
 
     async def observe(self, environment: str) -> Observed: ...
 
     async def apply(self, desired: DesiredEnvironment) -> None: ...
+
+    def url(self, environment: str, service: str) -> str: ...
+
+    def replicas(self, environment: str | None = None) -> list[ReplicaView]: ...
+
+    async def stop_all(self) -> None: ...
 
     async def aclose(self) -> None: ...

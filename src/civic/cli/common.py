@@ -23,7 +23,7 @@ from civic.spec import estate as estate_mod
 
 if TYPE_CHECKING:
     from civic.store.crypto import SecretBox
-    from civic.store.memo import Memo
+    from civic.control.memo import Memo
     from civic.store.state import StateStore
 
 class Lazy(types.ModuleType):
@@ -97,10 +97,10 @@ _memos: dict[str, Memo] = {}
 
 
 def memo_for(root: str) -> Memo:
-    """What earlier commands learnt about the estate at ``root`` (civic.store.memo); saved
+    """What earlier commands learnt about the estate at ``root`` (civic.control.memo); saved
     by :func:`save_memos` when the command ends."""
     if root not in _memos:
-        from civic.store import memo
+        from civic.control import memo
 
         _memos[root] = memo.load(root)
     return _memos[root]

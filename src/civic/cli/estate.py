@@ -17,7 +17,7 @@ from civic.errors import PolicyDenied, SpecError, UsageError
 from civic.observability import routing
 from civic.plan import actions, planning, rendering
 from civic.policy import rendering as policy_rendering
-from civic.store import applying
+from civic.control import applying
 
 KINDS = {"environment": "Environment", "team": "Team", "platform": "Platform"}
 

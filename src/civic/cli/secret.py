@@ -12,7 +12,7 @@ from rich.table import Table
 from civic.cli import common
 from civic.cli.common import EstateOption, OutputOption, StateOption
 from civic.errors import SecretError, SpecError, UsageError
-from civic.store import applying
+from civic.store import state as state_store
 
 app = typer.Typer(help="Store secret values (encrypted at rest) and list their names.",
                   no_args_is_help=True)
@@ -45,7 +45,7 @@ def set_(
     box = common.secret_box(root)
     store = common.open_store(root, state)
     try:
-        store.put_secret(applying.team_scope(scope) if team else scope, name,
+        store.put_secret(state_store.team_scope(scope) if team else scope, name,
                          ciphertext=box.encrypt(value), fingerprint=box.fingerprint(value))
     finally:
         store.close()

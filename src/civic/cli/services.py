@@ -7,6 +7,7 @@ import datetime
 import typer
 from rich.table import Table
 
+from civic import errors
 from civic.cli import common
 
 client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
@@ -35,7 +36,7 @@ def _estate(client) -> dict | None:  # noqa: ANN001
     """What the estate sync last did; None for a team's token (only the admin's may see it)."""
     try:
         return client.estate()
-    except client_api.Forbidden:
+    except errors.Forbidden:
         return None
 
 

@@ -8,26 +8,20 @@ local runtime in this process until Ctrl-C or ``civic down``.
 from __future__ import annotations
 
 import asyncio
-import datetime
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
 
 import typer
 
-from civic import policy, vcs
 from civic.cli import common
 from civic.cli.common import EstateOption, StateOption
 from civic.client import config
-from civic.errors import CivicError, PolicyDenied, UsageError
-from civic.store import applying
+from civic.errors import CivicError
 
 if TYPE_CHECKING:
-    from civic.api import server
-
-client_api = common.lazy("civic.client.api")
-stack = common.lazy("civic.observability.stack")
-haproxy = common.lazy("civic.runtime.haproxy")
+    from civic.control import plane
 
 token_app = typer.Typer(help="Make API tokens.", no_args_is_help=True)
 
@@ -52,60 +46,41 @@ def up(
         "estate a checkout of the branch that is merged into); 0: apply only at start.")),
 ) -> None:
     """Start Civic: apply the estate, then run the API, the reconcilers, the runtime and monitoring."""
-    from civic.api import server  # FastAPI and uvicorn: loaded only by the command that serves
-    haproxy.require()
-    stack.check_retention(metrics_retention)
-    startup = [_startup(item) for item in deploy]
+    from civic.api import serving  # FastAPI and uvicorn: loaded only by the command that serves
+    from civic.control import plane
+    from civic.observability import stack
+
     root = common.estate_root(estate)
+    settings = plane.Settings(
+        run_dir=plane.run_dir(root), port=port, api_port=api_port, stats_port=stats_port,
+        monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port),
+        metrics_retention=metrics_retention, estate_root=root, sync_interval=sync_interval)
+    plane.preflight(settings)
+    startup = [plane.startup_deploy(item) for item in deploy]
     loaded = common.load_estate(root)
-    report = policy.check_estate(loaded, today=datetime.date.today())
-    if report.denied:
-        raise PolicyDenied(report.denial_message())
     store = common.open_store(root, state)
     try:
-        revision = vcs.revision(root)
-        done = applying.apply(loaded, store, revision=revision)
-        if done.revision_id is not None:
-            common.out.print(f"Applied the estate at {root} as revision {done.revision_id}.")
-        ctx = server.context(store, common.secret_box(root), policies=policy.policy_set(loaded))
-        where = config.save(config.Config(f"http://127.0.0.1:{api_port}", _admin_token(ctx)))
+        saved = config.stored()
+        booted = plane.boot(loaded, store, common.secret_box(root), root=root,
+                            saved_token=saved.token if saved is not None else None)
+        if booted.applied_revision is not None:
+            common.out.print(f"Applied the estate at {root} as revision {booted.applied_revision}.")
+        where = config.save(config.Config(f"http://127.0.0.1:{api_port}", booted.admin_token))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not every call to Prometheus and Alertmanager
-        settings = server.Settings(
-            run_dir=server.run_dir(root), port=port, api_port=api_port, stats_port=stats_port,
-            monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port),
-            metrics_retention=metrics_retention, estate_root=root, sync_interval=sync_interval,
-            estate_revision=revision)
+        settings = dataclasses.replace(settings, estate_revision=booted.estate_revision)
 
         async def main() -> None:
-            control = server.ControlPlane(ctx, settings)
-            await server.serve(control, startup=startup,
-                               ready=lambda c, adopted, deployed: _ready(c, adopted, deployed, where))
+            control = plane.ControlPlane(booted.ctx, settings)
+            await serving.serve(control, startup=startup,
+                                ready=lambda c, adopted, deployed: _ready(c, adopted, deployed, where))
         asyncio.run(main())
     finally:
         store.close()
     common.out.print("Civic has stopped, and so have its replicas.")
 
 
-def _startup(item: str) -> server.StartupDeploy:
-    from civic.api import server
-    env, sep, path = item.partition("=")
-    if not sep or not env or not path:
-        raise UsageError(f"--deploy takes ENV=FILE, got '{item}'.")
-    return server.StartupDeploy(env, path)
-
-
-def _admin_token(ctx) -> str:  # noqa: ANN001
-    saved = config.stored()
-    if saved is not None and ctx.records.token_team(saved.token) == (True, None):
-        return saved.token
-    import secrets
-    token = "civic_" + secrets.token_urlsafe(32)
-    ctx.records.add_token(token, team=None)
-    return token
-
-
-def _ready(control: server.ControlPlane, adopted: int, deployed: list[dict], where: str) -> None:
+def _ready(control: plane.ControlPlane, adopted: int, deployed: list[dict], where: str) -> None:
     s = control.settings
     common.out.print(f"[green]Civic is up.[/] API http://127.0.0.1:{s.api_port} (token in {where}); "
                      f"services on port {s.port}; HAProxy metrics http://127.0.0.1:{s.stats_port}/metrics")
@@ -124,6 +99,8 @@ def _ready(control: server.ControlPlane, adopted: int, deployed: list[dict], whe
 
 def down(timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for it to stop.")) -> None:
     """Stop Civic and every replica it runs."""
+    from civic.client import api as client_api
+
     with client_api.Client() as client:
         client.shutdown()
         deadline = time.monotonic() + timeout
@@ -138,6 +115,8 @@ def down(timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait 
 def token_create(team: str = typer.Option(None, "--team", help="Limit the token to this team's environments."),
                  output: common.Output = common.OutputOption) -> None:
     """Make a token (with --team: for that team's environments only)."""
+    from civic.client import api as client_api
+
     with client_api.Client() as client:
         made = client.create_token(team)
     if output is common.Output.json:

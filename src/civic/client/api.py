@@ -13,11 +13,7 @@ import httpx
 
 from civic.api import problems
 from civic.client import config as config_mod
-from civic.errors import CivicError, UsageError
-
-
-class Forbidden(CivicError):
-    """The token may not act here (HTTP 401 or 403)."""
+from civic.errors import Forbidden, UsageError
 
 
 class Client:

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from civic.errors import CivicError
+from civic.errors import BackendError
 
 
-class AlertmanagerError(CivicError):
+class AlertmanagerError(BackendError):
     """Alertmanager did not answer, or refused the request."""
 
 
@@ -28,6 +28,12 @@ class Alertmanager:
 
     def close(self) -> None:
         self.http.close()
+
+    def __enter__(self) -> Alertmanager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

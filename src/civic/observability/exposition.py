@@ -1,7 +1,8 @@
 """Civic's own ``/metrics``: what the default alert rules read about every service.
 
-Built from what a backend observes (:class:`civic.backends.base.ServiceStatus`), so it
-says the same for the local runtime and for Kubernetes. Pure: values in, the Prometheus
+Built from what a backend observes (the control plane copies each
+:class:`civic.backends.base.ServiceStatus` into a :class:`ServiceSample`), so it says the
+same for the local runtime and for Kubernetes. Pure: values in, the Prometheus
 text format out. Served by the API; scraped by the Prometheus Civic runs.
 """
 
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from civic.backends import base
-
 
 @dataclasses.dataclass(frozen=True)
 class ServiceSample:
     environment: str
     team: str
-    status: base.ServiceStatus
+    service: str
+    desired: int
+    ready: int
+    crash_looping: bool
+    revision: int | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +48,13 @@ def render(services: list[ServiceSample], quotas: list[QuotaSample]) -> str:
         "# HELP civic_service_revision The revision running.",
         "# TYPE civic_service_revision gauge",
     ]
-    for s in sorted(services, key=lambda x: (x.environment, x.status.name)):
-        labels = _labels(environment=s.environment, service=s.status.name, team=s.team)
-        lines.append(f"civic_service_replicas_desired{labels} {s.status.desired}")
-        lines.append(f"civic_service_replicas_ready{labels} {s.status.ready}")
-        crash = int(s.status.health is base.Health.CRASH_LOOPING)
-        lines.append(f"civic_service_crashlooping{labels} {crash}")
-        if s.status.revision is not None:
-            lines.append(f"civic_service_revision{labels} {s.status.revision}")
+    for s in sorted(services, key=lambda x: (x.environment, x.service)):
+        labels = _labels(environment=s.environment, service=s.service, team=s.team)
+        lines.append(f"civic_service_replicas_desired{labels} {s.desired}")
+        lines.append(f"civic_service_replicas_ready{labels} {s.ready}")
+        lines.append(f"civic_service_crashlooping{labels} {int(s.crash_looping)}")
+        if s.revision is not None:
+            lines.append(f"civic_service_revision{labels} {s.revision}")
     lines += ["# HELP civic_environment_quota_used_ratio Share of the environment's quota in use (0..1).",
               "# TYPE civic_environment_quota_used_ratio gauge"]
     for q in sorted(quotas, key=lambda x: (x.environment, x.resource)):

@@ -5,30 +5,35 @@ worker reads the environment's whole desired state, hands it to the backend's
 ``apply`` and forgets the request. A resync every few seconds re-queues every
 environment, so a missed request or a crash mid-way heals by itself. A second loop
 watches what the backend observes: a revision the backend reports as failed (it never
-became ready) is marked failed with the backend's reason, and the service is rolled
-back to the revision before it.
+became ready) is handed to ``on_failed`` with the backend's reason; the control plane
+passes :func:`civic.control.deploying.fail_and_roll_back`, which marks it failed and
+rolls the service back.
 
-The control plane (:mod:`civic.api.server`) starts both loops as guarded tasks.
+The control plane (:mod:`civic.control.plane`) starts the loops as guarded tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from civic.backends import base
 from civic.errors import CivicError
 from civic.reconcile import desired
-from civic.runtime import aiotasks
+from civic.store import deployments
+from civic import aiotasks
 
 log = logging.getLogger("civic.reconcile")
 
 
 class Reconciler:
     def __init__(self, ctx: desired.Context, backend: base.Backend, *, resync: float = 5.0,
-                 watch: float = 0.25) -> None:
+                 watch: float = 0.25,
+                 on_failed: Callable[[deployments.Current, str], None] | None = None) -> None:
         self.ctx = ctx
         self.backend = backend
+        self.on_failed = on_failed
         self.resync = resync
         self.watch = watch
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -85,16 +90,6 @@ class Reconciler:
                 observed = await self.backend.observe(current.environment)
                 status = next((s for s in observed.services if s.name == current.service), None)
                 if status is not None and status.failed_revision == current.revision:
-                    await asyncio.to_thread(self._roll_back, current, status.message)
+                    if self.on_failed is not None:
+                        await asyncio.to_thread(self.on_failed, current, status.message)
                     self.trigger(current.environment)
-
-    def _roll_back(self, current, reason: str) -> None:  # noqa: ANN001
-        records = self.ctx.records
-        earlier = [r for r in records.revisions(current.environment, current.service)
-                   if r.revision < current.revision and r.status != "failed"]
-        note = f"rolled back to revision {earlier[0].revision}" if earlier else "nothing to roll back to"
-        records.mark(current.environment, current.service, current.revision, status="failed",
-                     message=f"{reason}; {note}.")
-        if earlier:
-            records.set_current(current.environment, current.service, revision=earlier[0].revision)
-        log.warning("%s/%s: %s; %s", current.environment, current.service, reason, note)

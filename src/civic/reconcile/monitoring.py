@@ -24,9 +24,9 @@ from typing import Any
 from civic.errors import CivicError
 from civic.observability import rules, routing, scrape, stack
 from civic.reconcile import desired
-from civic.runtime import aiotasks
+from civic import aiotasks
 from civic.spec import models
-from civic.store import applying
+from civic.store import state
 
 log = logging.getLogger("civic.monitoring")
 
@@ -152,7 +152,7 @@ class Monitor:
         def value(team: str, name: str) -> str | None:
             if (team, name) not in values:
                 try:
-                    token = self.ctx.store.get_secret(applying.team_scope(team), name)
+                    token = self.ctx.store.get_secret(state.team_scope(team), name)
                     values[(team, name)] = self.ctx.box.decrypt(token)
                 except CivicError:
                     values[(team, name)] = None

@@ -132,7 +132,7 @@ def load(root: str, *, cache: ParseCache | None = None, known: Known | None = No
 
     A long-running caller (the API) passes the same ``cache`` each time, so that only
     the files whose text changed are parsed again. A new process (the CLI) passes
-    ``known``, kept on disk between commands (:mod:`civic.store.memo`): YAML is then
+    ``known``, kept on disk between commands (:mod:`civic.control.memo`): YAML is then
     parsed only for the files whose text changed, though every model is validated.
     """
     return parse(read(root), root=root, cache=cache, known=known)

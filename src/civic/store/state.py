@@ -27,6 +27,11 @@ from civic.store import database as db
 APPLY_LOCK = "apply"
 
 
+def team_scope(name: str) -> str:
+    """The secret scope of a team (an environment's scope is its own name)."""
+    return f"team/{name}"
+
+
 @dataclasses.dataclass(frozen=True)
 class HistoryEntry:
     revision: int

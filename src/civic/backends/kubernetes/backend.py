@@ -19,10 +19,29 @@ from civic.spec import models
 class KubernetesBackend:
     name = "kubernetes"
 
-    def __init__(self, target: models.Cluster, api: client_mod.Client) -> None:
+    def __init__(self, target: models.Cluster, api: client_mod.Client, *, base_domain: str = "localhost") -> None:
         self.target = target
         self.api = api
+        self.base_domain = target.base_domain or base_domain
         self.reports: dict[str, cluster.Report] = {}
+
+    async def adopt(self) -> int:
+        """Nothing to adopt: the cluster keeps its own state."""
+        return 0
+
+    def start(self) -> None:
+        """Nothing to start: the cluster's controllers run the workloads."""
+
+    def url(self, environment: str, service: str) -> str:
+        return f"https://{service}.{environment}.{self.base_domain}/"
+
+    def replicas(self, environment: str | None = None) -> list[base.ReplicaView]:
+        """Pods are the cluster's to list (``kubectl get pods``); Civic keeps no record of them."""
+        return []
+
+    async def stop_all(self) -> None:
+        """``civic down`` leaves a cluster's workloads running: they are the cluster's, not this process's."""
+        await self.aclose()
 
     async def apply(self, desired: base.DesiredEnvironment) -> None:
         if desired.environment is None:

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from civic.backends import base
-from civic.runtime import local, replicas
+from civic.backends.local import backend as local
+from civic.backends.local import replicas
 from civic.spec import models
 from civic.store import deployments
 from civic.store.state import StateStore

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from civic.errors import PolicyDenied, SpecError
-from civic.reconcile import deploys, variables
+from civic.control import deploying as deploys
+from civic.reconcile import variables
 from civic.spec import models
 
 PLATFORM = models.Platform.model_validate({

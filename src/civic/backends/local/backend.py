@@ -14,10 +14,10 @@ import asyncio
 import logging
 
 from civic.backends import base
-from civic.runtime import aiotasks, haproxy, limits, supervision
-from civic.store import deployments
+from civic import aiotasks
+from civic.backends.local import haproxy, limits, supervision
 
-log = logging.getLogger("civic.runtime")
+log = logging.getLogger("civic.backends.local")
 
 
 class LocalBackend:
@@ -48,6 +48,12 @@ class LocalBackend:
     async def observe(self, environment: str) -> base.Observed:
         return self.supervisor.observe(environment)
 
+    def url(self, environment: str, service: str) -> str:
+        return self.supervisor.url(environment, service)
+
+    def replicas(self, environment: str | None = None) -> list[base.ReplicaView]:
+        return self.supervisor.replicas(environment)
+
     async def stop_all(self) -> None:
         await self._stop_loop()
         await self.supervisor.stop_all()
@@ -62,7 +68,7 @@ class LocalBackend:
             self.task = None
 
 
-def create(*, run_dir: str, records: deployments.Deployments, port: int, stats_port: int,
+def create(*, run_dir: str, records: base.ReplicaRecords, port: int, stats_port: int,
            base_domain: str = "localhost") -> LocalBackend:
     dataplane = haproxy.DataPlane(haproxy.Settings(port=port, stats_port=stats_port, run_dir=run_dir))
     return LocalBackend(supervision.Supervisor(run_dir=run_dir, dataplane=dataplane, records=records,

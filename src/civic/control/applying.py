@@ -15,12 +15,7 @@ from civic.errors import PlanError
 from civic.plan import planning, rendering
 from civic.plan.actions import Key
 from civic.spec.estate import Estate
-from civic.store.state import StateStore
-
-
-def team_scope(name: str) -> str:
-    """The secret scope of a team (an environment's scope is its own name)."""
-    return f"team/{name}"
+from civic.store.state import StateStore, team_scope
 
 
 @dataclasses.dataclass(frozen=True)

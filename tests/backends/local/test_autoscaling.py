@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from civic.runtime import autoscaling
+from civic.backends.local import autoscaling
 from civic.spec import models
 
 from traffic import Traffic

@@ -1,27 +1,36 @@
-"""A deploy: a service file checked with the same care as estate files, then recorded.
+"""Deploy, roll back, scale and restart: the rules for changing what a service runs.
 
-The API calls :func:`prepare` (parse, ``--set`` overrides, checks against the
-environment, quota with room for the rollout's surge, policy) and then
-:func:`record`, which stores the result as the next numbered revision and makes it
+:func:`deploy` checks a service file with the same care as estate files (parse,
+``--set`` overrides, checks against the environment, quota with room for the rollout's
+surge, policy: :func:`prepare`) and records it as the next numbered revision, made
 current; the reconciler does the rest. Nothing is recorded unless every check passes.
 
-:func:`check_policy` is the single place where deploy-time policy is checked.
+:func:`check_policy` is the single place where deploy-time policy is checked, and
+:func:`previous_good` the single rule for which revision a rollback returns to: the
+API's ``civic rollback`` and the reconciler's automatic rollback of a revision that
+never became ready both use it. The control plane (:mod:`civic.control.plane`) calls
+these; the API's routes only translate HTTP.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 from typing import Any
 
 import yaml
 
 from civic import policy
+from civic.backends.local import limits
 from civic.errors import NotFound, PolicyDenied, SpecError, UsageError
-from civic.reconcile import variables
-from civic.runtime import limits
+from civic.reconcile import desired, variables
 from civic.spec import loading, models, quantities, yamlpos
+from civic.store import deployments
+
+
+log = logging.getLogger("civic.deploys")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,3 +180,90 @@ def _memory(spec: models.ServiceSpec, env: models.Environment, platform: models.
              or env.spec.limits.default_request_memory
              or platform.spec.defaults.limits.default_request_memory or "0")
     return quantities.bytes_(value)
+
+
+# --- the use cases -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployed:
+    """A deploy as recorded: its revision (a new one, or the current one when unchanged)."""
+
+    environment: str
+    service: str
+    revision: int
+    changed: bool
+    warnings: tuple[str, ...]
+    progress_deadline_seconds: float
+
+
+def deploy(ctx: desired.Context, environment: models.Environment, *, text: str, file: str,
+           overrides: list[str], workdir: str | None, by: str, only_if_changed: bool = False) -> Deployed:
+    """Check one service file against ``environment`` and record it as the next revision.
+
+    With ``only_if_changed`` (``civic up --deploy``), a spec equal to the current one
+    records nothing. Raises SpecError or PolicyDenied, recording nothing, when a check fails.
+    """
+    env = environment.metadata.name
+    records = ctx.records
+    service, doc = parse(text, file=file, overrides=overrides, workdir=workdir)
+    name = service.metadata.name
+    current = {c.service: c for c in records.current(env)}
+    specs = {n: records.revision(env, n, c.revision).spec for n, c in current.items()}
+    prepared = prepare(
+        service, environment=environment, platform=desired.platform(ctx),
+        others={n: models.Service.model_validate(s).spec for n, s in specs.items()},
+        secret_names={s.name for s in ctx.store.list_secrets(env)}, doc=doc,
+        replicas_override={n: c.replicas for n, c in current.items()}, policies=ctx.policies)
+    unchanged = only_if_changed and specs.get(name) == service.canonical()
+    number = current[name].revision if unchanged else records.add_revision(
+        env, name, spec=service.canonical(), by=by)
+    return Deployed(env, name, number, not unchanged, prepared.warnings,
+                    service.spec.rollout.progress_deadline_seconds)
+
+
+def previous_good(records: deployments.Deployments, environment: str, service: str, *,
+                  before: int) -> int | None:
+    """The revision a rollback returns to: the newest one before ``before`` that did not fail."""
+    earlier = [r.revision for r in records.revisions(environment, service)
+               if r.revision < before and r.status != "failed"]
+    return earlier[0] if earlier else None
+
+
+def roll_back(records: deployments.Deployments, environment: str, service: str, *,
+              to: int | None = None) -> int:
+    """``civic rollback``: make ``to`` (default: :func:`previous_good`) current; its number."""
+    current = records.current_of(environment, service)
+    target = to if to is not None else previous_good(records, environment, service, before=current.revision)
+    if target is None:
+        raise NotFound(f"service '{service}' of '{environment}' has no earlier revision to roll back to.")
+    records.set_current(environment, service, revision=target)
+    return target
+
+
+def fail_and_roll_back(records: deployments.Deployments, current: deployments.Current, reason: str) -> None:
+    """The reconciler's verdict on a revision that never became ready: mark it failed with
+    the backend's reason, and roll back to :func:`previous_good` if there is one."""
+    target = previous_good(records, current.environment, current.service, before=current.revision)
+    note = f"rolled back to revision {target}" if target is not None else "nothing to roll back to"
+    records.mark(current.environment, current.service, current.revision, status="failed",
+                 message=f"{reason}; {note}.")
+    if target is not None:
+        records.set_current(current.environment, current.service, revision=target)
+    log.warning("%s/%s: %s; %s", current.environment, current.service, reason, note)
+
+
+def scale(records: deployments.Deployments, environment: str, service: str, replicas: int) -> None:
+    """``civic scale``: a fixed number of replicas; refused for a service that autoscales."""
+    current = records.current_of(environment, service)
+    spec = models.Service.model_validate(records.revision(environment, service, current.revision).spec).spec
+    if spec.autoscaling is not None:
+        raise UsageError(f"service '{service}' autoscales between {spec.autoscaling.min} and "
+                         f"{spec.autoscaling.max} replicas; change spec.autoscaling and deploy "
+                         "instead of scaling it by hand.")
+    records.set_replicas(environment, service, replicas)
+
+
+def restart(records: deployments.Deployments, environment: str, service: str) -> int:
+    """``civic restart``: a new generation, so every replica is replaced, a surge at a time."""
+    return records.bump_generation(environment, service)

@@ -20,7 +20,7 @@ whole or in part: the last good state keeps running, and the reason is kept in
 :attr:`EstateSync.status` (``GET /v1/estate``, ``civic status``) and logged once, until
 a later change mends it. Level-based: each look applies the whole estate as its files
 say now, so a change missed (or made while Civic was down) is applied by the next.
-Run by :class:`civic.api.server.ControlPlane` as the guarded task "estate sync".
+Run by :class:`civic.control.plane.ControlPlane` as the guarded task "estate sync".
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from civic.errors import CivicError, SpecError, StoreError
 from civic.plan import planning, rendering
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
-from civic.store import applying, memo
+from civic.control import applying, memo
 from civic.store.state import StateStore
 
 log = logging.getLogger("civic.estate")

@@ -15,7 +15,7 @@ second) converges, level-based, on what it is given:
   SIGKILL after the grace period). A revision that is not ready within its progress
   deadline is marked failed with the reason, and its replicas are stopped; the old
   ones never left;
-- autoscaled services get their count from :mod:`civic.runtime.autoscaling`.
+- autoscaled services get their count from :mod:`civic.backends.local.autoscaling`.
 
 Replicas are recorded in the store (pid, process start time, port, slot), so a
 restarted control plane adopts them (:meth:`Supervisor.adopt`).
@@ -31,12 +31,13 @@ import signal
 import time
 
 from civic.backends import base
-from civic.runtime import aiotasks, autoscaling, haproxy, health, limits, processes
-from civic.runtime import replicas as replicas_mod
-from civic.runtime.replicas import Replica
-from civic.store import deployments
+from civic import aiotasks
+from civic.backends.local import autoscaling, haproxy, health, limits, processes
+from civic.backends.local import replicas as replicas_mod
+from civic.backends.local.replicas import Replica
+from civic.store.deployments import ReplicaRecord
 
-log = logging.getLogger("civic.runtime")
+log = logging.getLogger("civic.backends.local")
 
 TICK = 0.1
 CRASH_WINDOW = 60.0
@@ -96,23 +97,12 @@ class Unit:
         return len(recent) >= 3 and ready < self.wanted
 
 
-@dataclasses.dataclass(frozen=True)
-class ReplicaView:
-    id: str
-    environment: str
-    service: str
-    revision: int
-    pid: int
-    port: int
-    phase: str
-    started_at: float
-    reason: str
-    limited: bool = False  # inside its cpu and memory limits (a control group)
+
 
 
 class Supervisor:
     def __init__(self, *, run_dir: str, dataplane: haproxy.DataPlane,
-                 records: deployments.Deployments, base_domain: str = "localhost",
+                 records: base.ReplicaRecords, base_domain: str = "localhost",
                  limiter: limits.Limiter | None = None) -> None:
         self.run_dir = run_dir
         self.limiter = limiter
@@ -374,7 +364,7 @@ class Supervisor:
         return replica
 
     def _record(self, replica: Replica) -> None:
-        self.records.record_replica(deployments.ReplicaRecord(
+        self.records.record_replica(ReplicaRecord(
             id=replica.id, environment=replica.environment, service=replica.service,
             revision=replica.revision, generation=replica.generation, pid=replica.handle.pid,
             start_time=replica.handle.start_time, port=replica.port, slot=replica.slot,
@@ -564,8 +554,8 @@ class Supervisor:
             ready=ready, health=health, message=message, url=self.url(unit.environment, unit.service),
             failed_revision=unit.failed_revision)
 
-    def replicas(self, environment: str | None = None) -> list[ReplicaView]:
-        return [ReplicaView(r.id, r.environment, r.service, r.revision, r.handle.pid, r.port, r.phase,
+    def replicas(self, environment: str | None = None) -> list[base.ReplicaView]:
+        return [base.ReplicaView(r.id, r.environment, r.service, r.revision, r.handle.pid, r.port, r.phase,
                             r.started_at, r.reason, r.limited)
                 for (env, _), u in sorted(self.units.items()) if environment in (None, env)
                 for r in u.replicas]

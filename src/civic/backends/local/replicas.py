@@ -1,6 +1,6 @@
 """One replica: a supervised OS process on its own port, and how it is started.
 
-The supervisor (:mod:`civic.runtime.supervision`) holds :class:`Replica` values and
+The supervisor (:mod:`civic.backends.local.supervision`) holds :class:`Replica` values and
 calls :func:`start` to make one. A replica's environment is small and explicit: PATH
 (with the directory of the Python that runs Civic first, so ``python`` in a
 ``run.command`` is that Python), HOME, LANG, the service's resolved variables and
@@ -20,8 +20,8 @@ import sys
 import time
 
 from civic.backends import base
-from civic.runtime import limits as limits_mod
-from civic.runtime import processes
+from civic.backends.local import limits as limits_mod
+from civic.backends.local import processes
 
 _PORT_VAR = re.compile(r"\$\{PORT\}|\$PORT\b")
 

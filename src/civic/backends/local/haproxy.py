@@ -22,7 +22,7 @@ import signal
 import time
 
 from civic.errors import CivicError
-from civic.runtime import processes
+from civic.backends.local import processes
 
 SLOTS = 8  # server slots per backend to begin with; a reload grows them
 

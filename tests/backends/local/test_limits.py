@@ -10,7 +10,7 @@ import os
 
 import httpx
 
-from civic.runtime import limits
+from civic.backends.local import limits
 
 
 def _limiter() -> limits.Limiter:
