@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up test deps venv bench
+.PHONY: up test check deps venv bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -19,7 +19,14 @@ up: deps venv
 	  --deploy opg-lpa-dev=examples/services/hello/civic.service.yaml \
 	  --deploy opg-lpa-dev=examples/services/static-site/civic.service.yaml
 
-test: deps venv
+# The checks: the layers (import-linter contracts in pyproject.toml), ruff (lint and format) and mypy
+check: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: deps venv check
 	$(PY) -m pytest -q
 
 bench: venv

@@ -46,10 +46,10 @@ def files_at(root: str, commit: str, *, pick: Callable[[list[str]], list[str]]) 
     entries = []
     for item in listing.stdout.split(b"\0"):
         if item:
-            meta, _, path = item.partition(b"\t")
+            meta, _, name = item.partition(b"\t")
             mode, kind, blob = meta.split()
             if kind == b"blob":
-                entries.append((path.decode(), blob.decode()))
+                entries.append((name.decode(), blob.decode()))
     blobs = dict(entries)
     wanted = pick(list(blobs))
     entries = [(path, blobs[path]) for path in wanted if path in blobs]

@@ -11,8 +11,6 @@ from rich.table import Table
 from civic.cli import common
 from civic.errors import UsageError
 
-client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
-
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
@@ -29,6 +27,8 @@ def alerts(team: str = typer.Option(None, "--team", help="Only this team's alert
            history: bool = typer.Option(False, "--history", help="What Alertmanager sent, newest first."),
            output: common.Output = common.OutputOption) -> None:
     """List firing alerts (or, with --history, every notification Civic received)."""
+    from civic.client import api as client_api  # httpx: only for the commands that call the API
+
     with client_api.Client() as client:
         rows = client.alert_history(team=team) if history else client.alerts(team=team)
     if output is common.Output.json:
@@ -53,6 +53,8 @@ def silence(target: str = typer.Argument(..., metavar="ENV[/SERVICE]"),
             for_: str = typer.Option(..., "--for", help="How long: '2h', '90m', '1d'."),
             reason: str = typer.Option(..., "--reason", help="Why; shown to everyone who looks.")) -> None:
     """Silence an environment's (or one service's) alerts for a while, with a reason."""
+    from civic.client import api as client_api
+
     environment, _, service = target.partition("/")
     with client_api.Client() as client:
         made = client.silence(environment=environment, service=service or None, hours=hours_of(for_),
@@ -62,6 +64,8 @@ def silence(target: str = typer.Argument(..., metavar="ENV[/SERVICE]"),
 
 def silences(output: common.Output = common.OutputOption) -> None:
     """List the silences in force."""
+    from civic.client import api as client_api
+
     with client_api.Client() as client:
         rows = client.silences()
     if output is common.Output.json:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import importlib
 import json
 import os
 import sys
-import types
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,31 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from civic.spec import estate as estate_mod
 
 if TYPE_CHECKING:
-    from civic.store.crypto import SecretBox
     from civic.control.memo import Memo
+    from civic.store.crypto import SecretBox
     from civic.store.state import StateStore
-
-class Lazy(types.ModuleType):
-    """A module imported when first used, so that each command pays only for what it runs
-    (``civic plan`` never loads the Kubernetes backend, the importers or the HTTP client)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.__dict__["_module"] = None
-
-    def __getattr__(self, attr: str) -> Any:
-        module = self.__dict__["_module"]
-        if module is None:
-            module = self.__dict__["_module"] = importlib.import_module(self.__name__)
-        return getattr(module, attr)
-
-    def __repr__(self) -> str:
-        return f"Lazy({self.__name__!r}, loaded={self.__dict__['_module'] is not None})"
-
-
-def lazy(name: str) -> Any:
-    """The module ``name``, imported on first use (see :class:`Lazy`)."""
-    return sys.modules.get(name) or Lazy(name)
 
 
 out = Console(highlight=False, soft_wrap=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from civic.cli import common
 from civic.errors import CivicError, UsageError
 
-client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
+if TYPE_CHECKING:
+    from civic.client import api as client_api
 
 
 def _target(value: str) -> tuple[str, str]:
@@ -33,6 +35,8 @@ def deploy(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the rollout until it ends."),
 ) -> None:
     """Deploy a service into an environment as a new numbered revision."""
+    from civic.client import api as client_api  # httpx: only for the commands that call the API
+
     try:
         with open(file, encoding="utf-8") as f:
             text = f.read()
@@ -74,6 +78,8 @@ def follow(client: client_api.Client, environment: str, name: str, number: int, 
 def rollback(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
              to: int = typer.Option(None, "--to", metavar="REVISION", help="[default: the one before]")) -> None:
     """Run an earlier revision again."""
+    from civic.client import api as client_api
+
     env, name = _target(target)
     with client_api.Client() as client:
         result = client.rollback(env, name, to=to)
@@ -85,6 +91,8 @@ def rollback(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
 def scale(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
           replicas: int = typer.Argument(..., metavar="N", min=0)) -> None:
     """Run N replicas of a service."""
+    from civic.client import api as client_api
+
     env, name = _target(target)
     with client_api.Client() as client:
         client.scale(env, name, replicas)
@@ -93,6 +101,8 @@ def scale(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
 
 def restart(target: str = typer.Argument(..., metavar="ENV/SERVICE")) -> None:
     """Replace every replica of a service, one at a time, with no downtime."""
+    from civic.client import api as client_api
+
     env, name = _target(target)
     with client_api.Client() as client:
         client.restart(env, name)

@@ -13,11 +13,11 @@ from civic import vcs
 from civic.cli import common
 from civic.cli import policy as policy_cli
 from civic.cli.common import EstateOption, OutputOption, PlanOutput, StateOption
+from civic.control import applying
 from civic.errors import PolicyDenied, SpecError, UsageError
 from civic.observability import routing
 from civic.plan import actions, planning, rendering
 from civic.policy import rendering as policy_rendering
-from civic.control import applying
 
 KINDS = {"environment": "Environment", "team": "Team", "platform": "Platform"}
 
@@ -83,7 +83,7 @@ def render_human(result: planning.Plan, *, routing: tuple[str, ...] | list[str] 
     lines: list[Text] = []  # printed in one call: a plan of 1,500 creates is thousands of lines
     for action in result.actions:
         colour = {"create": "green", "update": "yellow", "delete": "red"}[action.verb]
-        tag = " [bold red](production)[/]" if action.verb == "delete" and \
+        tag = " [bold red](production)[/]" if isinstance(action, actions.Delete) and \
             actions.is_production(action.old) else ""
         lines.append(Text.from_markup(f"[{colour}]{action.verb}[/] {action.kind.lower()} "
                                       f"[bold]{escape(action.name)}[/]{tag}"))

@@ -6,13 +6,15 @@ Thin: reads and converts through :mod:`civic.importers.importing`, prints the re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from civic.cli import common
 from civic.cli.common import OutputOption
 
-importing = common.lazy("civic.importers.importing")  # python-hcl2 and the MoJ reader: only for import
-report = common.lazy("civic.importers.report")
+if TYPE_CHECKING:
+    from civic.importers import report
 
 SHOWN_PER_KIND = 4
 
@@ -34,6 +36,8 @@ def cloud_platform_environments(
     the reason; every value rewritten into Civic's vocabulary is listed. The report is
     also written to DEST/import-report.json and DEST/import-report.md.
     """
+    from civic.importers import importing  # python-hcl2 and the MoJ reader: only for import
+
     if not dry_run:
         importing.check_dest(dest, force=force)
     result = importing.run(src, platform_name=name)
@@ -49,6 +53,8 @@ def cloud_platform_environments(
 
 
 def _print_human(found: report.Report) -> None:
+    from civic.importers import importing, report
+
     for line in report.summary_lines(found):
         common.out.print(line, markup=False)
     table = report.normalisation_table(found)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -21,10 +22,10 @@ from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
 from civic.store import deployments
 
-app = typer.Typer(no_args_is_help=True, help="Guardrails: list, explain, test and audit policies.")
+if TYPE_CHECKING:
+    from civic.policy import gatekeeper
 
-gatekeeper = common.lazy("civic.policy.gatekeeper")  # only for civic policy conformance
-conformance_corpus = common.lazy("civic.cli.conformance_corpus")
+app = typer.Typer(no_args_is_help=True, help="Guardrails: list, explain, test and audit policies.")
 
 MODE_STYLE = {"deny": "bold red", "warn": "yellow", "audit": "cyan"}
 BRIEF_OVER = 25
@@ -71,8 +72,9 @@ def _policies(estate: str | None) -> PolicySet:
 def list_(estate: str = EstateOption, output: common.Output = OutputOption) -> None:
     """List the policies in force: the built-ins, as the estate changes them, and its own."""
     chosen = _policies(estate)
-    rows = [{"name": p.name, "mode": p.mode.value, "appliesTo": list(p.applies_to), "origin": p.origin,
-             "description": p.description} for p in chosen.policies]
+    rows: list[dict[str, Any]] = [
+        {"name": p.name, "mode": p.mode.value, "appliesTo": list(p.applies_to), "origin": p.origin,
+         "description": p.description} for p in chosen.policies]
     rows += [{"name": n, "mode": "disabled", "appliesTo": [], "origin": "built-in", "description": ""}
              for n in chosen.disabled]
     if output is common.Output.json:
@@ -177,7 +179,7 @@ def audit(estate: str = EstateOption, state: str = StateOption,
     report = policy.audit(specs, policies=chosen, today=datetime.date.today())
     groups = auditing.by_policy(report)
     if output is common.Output.json:
-        common.print_json({"auditedAt": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        common.print_json({"auditedAt": datetime.datetime.now(datetime.UTC).isoformat(),
                            "objects": len(specs), "summary": report.counts(), "notes": list(report.notes),
                            "policies": groups})
     else:
@@ -201,6 +203,9 @@ def conformance(
     output: common.Output = OutputOption,
 ) -> None:
     """Judge Gatekeeper's own test cases with Civic's policies; exit 1 if a covered case disagrees."""
+    from civic.cli import conformance_corpus  # only for civic policy conformance
+    from civic.policy import gatekeeper
+
     index, docs = conformance_corpus.read(directory)
     results = gatekeeper.run(index, docs, _policies(estate))
     rows = gatekeeper.table(results)
@@ -213,10 +218,12 @@ def conformance(
 
 
 def _print_conformance(rows: list[dict], results: list[gatekeeper.CaseResult]) -> None:
+    from civic.policy import gatekeeper
+
     table = Table("gatekeeper policy", "civic policy", "cases", "agree", "disagree", "not covered")
-    for r in rows:
-        table.add_row(r["gatekeeper"], r["civic"] or "-", str(r["cases"]), str(r["agrees"]),
-                      str(r["disagrees"]), str(r["not covered"]))
+    for row in rows:
+        table.add_row(row["gatekeeper"], row["civic"] or "-", str(row["cases"]), str(row["agrees"]),
+                      str(row["disagrees"]), str(row["not covered"]))
     common.out.print(table)
     for r in results:
         if r.outcome is gatekeeper.Outcome.DISAGREES:

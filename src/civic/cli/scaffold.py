@@ -19,8 +19,7 @@ from civic.cli import common
 from civic.cli.common import EstateOption
 from civic.errors import SpecError, UsageError
 from civic.spec import estate as estate_mod
-from civic.spec import models
-from civic.spec import yamlpos
+from civic.spec import models, yamlpos
 
 env_app = typer.Typer(help="Create environments.", no_args_is_help=True)
 

@@ -10,8 +10,6 @@ from rich.table import Table
 from civic import errors
 from civic.cli import common
 
-client_api = common.lazy("civic.client.api")  # httpx: only for the commands that call the API
-
 COLOURS = {"healthy": "green", "progressing": "yellow", "degraded": "red", "crash-looping": "red",
            "missing": "red", "suspended": "dim"}
 
@@ -19,6 +17,8 @@ COLOURS = {"healthy": "green", "progressing": "yellow", "degraded": "red", "cras
 def services(environment: str = typer.Argument(None, metavar="[ENV]"),
              output: common.Output = common.OutputOption) -> None:
     """List deployed services: revision, replicas ready / desired, health and URL."""
+    from civic.client import api as client_api  # httpx: only for the commands that call the API
+
     with client_api.Client() as client:
         rows = client.services(environment)
     if output is common.Output.json:
@@ -63,6 +63,8 @@ def _print_estate(estate: dict | None) -> None:
 def status(environment: str = typer.Argument(None, metavar="[ENV]"),
            output: common.Output = common.OutputOption) -> None:
     """Services and their replicas: processes, ports, phases, and what is wrong."""
+    from civic.client import api as client_api
+
     with client_api.Client() as client:
         rows = client.services(environment)
         replicas = client.replicas(environment)

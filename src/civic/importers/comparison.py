@@ -129,8 +129,8 @@ def compare(namespace: str, moj: list[Obj], civic: list[Obj], *,
                   _subjects(_of(civic, "RoleBinding")))
     out += _pairs(namespace, "LimitRange", "limit", _limits(_of(moj, "LimitRange")),
                   _limits(_of(civic, "LimitRange")), same=_quantity_equal)
-    hard = [dict((o.get("spec") or {}).get("hard") or {}) for o in (_of(moj, "ResourceQuota"), _of(civic, "ResourceQuota"))
-            for o in (o[:1] or [{}])]
+    hard = [dict((o.get("spec") or {}).get("hard") or {})
+            for objs in (_of(moj, "ResourceQuota"), _of(civic, "ResourceQuota")) for o in (objs[:1] or [{}])]
     out += _pairs(namespace, "ResourceQuota", "hard", hard[0], hard[1], same=_quantity_equal)
     out += _pairs(namespace, "NetworkPolicy", "admits", _sources(_of(moj, "NetworkPolicy"), aliases),
                   _sources(_of(civic, "NetworkPolicy"), aliases), same=lambda a, b: True)

@@ -9,7 +9,7 @@ fingerprints differ: so a plan costs in proportion to the change, not to the est
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from civic.plan import actions, diffs
@@ -107,7 +107,7 @@ class _Canonical(Mapping[Key, dict[str, Any]]):
     """Objects' canonical forms, each computed when first asked for: a plan asks only for
     the objects that changed, so unchanged ones are never dumped."""
 
-    def __init__(self, objects: Mapping[Key, models.Model]) -> None:
+    def __init__(self, objects: Mapping[Key, models.Kind]) -> None:
         self._objects = objects
 
     def __getitem__(self, key: Key) -> dict[str, Any]:
@@ -116,7 +116,7 @@ class _Canonical(Mapping[Key, dict[str, Any]]):
     def __contains__(self, key: object) -> bool:
         return key in self._objects
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator[Key]:
         return iter(self._objects)
 
     def __len__(self) -> int:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from civic.policy import exemptions, expressions, kubernetes, subjects
-from civic.policy.definitions import Policy, PolicySet, Scope
+from civic.policy.definitions import EstateCheck, ObjectCheck, Policy, PolicySet, Scope
 from civic.policy.verdicts import Report, Status, Verdict
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
@@ -57,9 +57,9 @@ def evaluate(policy_set: PolicySet, items: Sequence[subjects.Subject], *,
     notes += sorted({v.note for v in out if v.note and v.status is not Status.EXEMPT})
     kinds = {s.kind for s in items}
     # the policies for Kubernetes objects count only where such objects were judged
-    judged = [p for p in policy_set.policies
-              if not set(p.applies_to) <= set(kubernetes.API) or kinds & set(p.applies_to)]
-    return Report(tuple(out), len(judged), tuple(dict.fromkeys(notes)))
+    counted = [p for p in policy_set.policies
+               if not set(p.applies_to) <= set(kubernetes.API) or kinds & set(p.applies_to)]
+    return Report(tuple(out), len(counted), tuple(dict.fromkeys(notes)))
 
 
 def _judge(policy: Policy, subject: subjects.Subject,
@@ -73,7 +73,8 @@ def _judge(policy: Policy, subject: subjects.Subject,
         if policy.when and not context.run(expressions.compile_(policy.when), policy.params):
             return None
         if policy.check is not None:
-            result = policy.check(values, policy.params)  # type: ignore[call-arg]
+            check = cast(ObjectCheck, policy.check)  # an object-scope policy's check is an ObjectCheck
+            result = check(values, policy.params)
         else:
             result = context.run(expressions.compile_(policy.expression or "true"), policy.params)
         found = violations(result)
@@ -102,7 +103,8 @@ def _estate_check(policy: Policy, items: Sequence[subjects.Subject],
     mine = [s for s in items if s.kind in policy.applies_to]
     found: dict[tuple[str, str], list[Any]] = {}
     assert policy.check is not None, f"estate policy {policy.name} has no check"
-    for subject, item in policy.check(mine, policy.params):  # type: ignore[call-arg]
+    check = cast(EstateCheck, policy.check)  # an estate-scope policy's check is an EstateCheck
+    for subject, item in check(mine, policy.params):
         found.setdefault(subject.key, []).append(item)
     out = []
     for subject in mine:

@@ -16,7 +16,7 @@ import functools
 import re
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # The cel package's __init__ imports its interactive shell (prompt_toolkit, ~160 ms at every
@@ -73,8 +73,9 @@ def _join(items: Any, separator: str = "") -> str:
 # lower() because a case-insensitive regular expression is compiled again on every call.
 # lowerAscii and join are Kubernetes' CEL string library, so policies for Kubernetes objects
 # that use them still run in a ValidatingAdmissionPolicy; the others are Civic's own.
-FUNCTIONS = {"memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores, "lower": _lower,
-             "lowerAscii": _lower, "join": _join}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores, "lower": _lower,
+    "lowerAscii": _lower, "join": _join}
 CIVIC_ONLY = ("memory_bytes", "cpu_millicores", "lower")
 """Functions a Kubernetes API server does not have: a policy using them cannot be a VAP."""
 

@@ -28,7 +28,7 @@ NAMED = "KIND + \" '\" + c.name + \"'\""
 """A container as a message names it: ``initContainer 'migrate'``."""
 
 EXEMPT = "(c.image in params.exemptImages || params.exemptImagePrefixes.exists(p, c.image.startsWith(p)))"
-NO_EXEMPTIONS = {"exemptImages": [], "exemptImagePrefixes": []}
+NO_EXEMPTIONS: dict[str, list[str]] = {"exemptImages": [], "exemptImagePrefixes": []}
 
 
 def each(condition: str, item: str = NAMED, lists: Iterable[tuple[str, str]] = LISTS) -> str:

@@ -87,7 +87,7 @@ def _hosts(obj: Mapping[str, Any]) -> list[str]:
 def _register(kind: str) -> None:
     subjects.register(subjects.SubjectKind(
         kind, lambda obj: dict(obj), hosts=_hosts if kind == "Ingress" else (lambda obj: []),
-        variables=lambda obj, kind=kind: compute(kind, obj), api=API[kind]))
+        variables=lambda obj: compute(kind, obj), api=API[kind]))
 
 
 for _kind in API:

@@ -129,12 +129,12 @@ register(SubjectKind(
     exceptions=lambda obj: _spec(obj).get("policyExceptions") or []))
 
 
-def from_model(model: models.Model, *, environment: models.Environment | None = None,
+def from_model(model: models.Kind, *, environment: models.Environment | None = None,
                file: str = "", document: yamlpos.Document | None = None) -> Subject:
     """A subject from a loaded model (the estate's, or a service about to deploy)."""
     obj = full(model)
     env = obj if isinstance(model, models.Environment) else (full(environment) if environment else None)
-    return Subject(obj["kind"], model.metadata.name, obj, env, file, document)
+    return Subject(obj["kind"], obj["metadata"]["name"], obj, env, file, document)
 
 
 def from_spec(kind: str, name: str, spec: Mapping[str, Any], *,

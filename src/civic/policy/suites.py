@@ -79,7 +79,8 @@ def builtin_texts() -> dict[str, str]:
 def _object(suite: documents.SuiteDocument, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     if kind not in BASES and kind not in suite.spec.base:
         return dict(raw)  # a kind registered later (a Kubernetes object): taken as written
-    return merge(merge(BASES.get(kind, {}), suite.spec.base.get(kind, {})), raw)
+    merged: dict[str, Any] = merge(merge(BASES.get(kind, {}), suite.spec.base.get(kind, {})), raw)
+    return merged  # two mappings merge into a dict
 
 
 def _subjects(suite: documents.SuiteDocument, case: documents.Case,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from civic.errors import Problem
-from civic.spec import models, refs
+from civic.spec import models, refs, yamlpos
 
 if TYPE_CHECKING:
     from civic.spec.estate import Estate
@@ -90,7 +90,7 @@ def _environments(estate: Estate, present: frozenset[str]) -> Iterator[Problem]:
         yield from _references(doc, spec)
 
 
-def _references(doc, spec: models.EnvironmentSpec) -> Iterator[Problem]:
+def _references(doc: yamlpos.Document, spec: models.EnvironmentSpec) -> Iterator[Problem]:
     for key, value in spec.variables.items():
         for ref in refs.find(value):
             wrong = refs.check(ref, spec)
@@ -108,12 +108,12 @@ def _hostnames(estate: Estate) -> Iterator[Problem]:
                     yield estate.document("Environment", name).problem(
                         ("spec", "hosts", i, "name"),
                         f"the label '{label}' is {len(label)} characters; at most {MAX_LABEL}.")
-    for host, owners in sorted(claims.items()):
+    for hostname, owners in sorted(claims.items()):
         if len(owners) < 2 or all(shared for _, _, shared in owners):
             continue
         names = [n for n, _, _ in owners]
         for name, i, _ in owners:
             others = ", ".join(f"'{n}'" for n in names if n != name) or "itself"
             yield estate.document("Environment", name).problem(("spec", "hosts", i, "name"), (
-                f"hostname '{host}' is also claimed by {others}; a hostname belongs to one "
+                f"hostname '{hostname}' is also claimed by {others}; a hostname belongs to one "
                 "environment unless every claim says 'shared: true'."))

@@ -89,7 +89,7 @@ def select(files: list[str]) -> list[str]:
     estate's root), as :func:`paths` finds them on disk: an environment folder without
     an environment.yaml still names one, so that :func:`parse` says it is missing."""
     out = [PLATFORM_FILE] if PLATFORM_FILE in files else []
-    folders = {TEAMS_DIR: [], "policies": [], "policies/tests": []}
+    folders: dict[str, list[str]] = {TEAMS_DIR: [], "policies": [], "policies/tests": []}
     envs: set[str] = set()
     for rel in files:
         head, _, name = rel.rpartition("/")
@@ -172,6 +172,8 @@ def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None
             documents[rel], loaded[rel] = hit
             continue
         seen = known.get((rel, digests[rel])) if known is not None else None
+        doc: yamlpos.Document | None
+        found: list[Problem]
         if seen is not None:
             doc, found = seen[0], []
         else:

@@ -13,6 +13,7 @@ import typing
 from typing import Any
 
 import pydantic
+import pydantic_core
 
 from civic.errors import Problem
 from civic.spec import models
@@ -52,7 +53,7 @@ def _check_header(doc: Document, expect: str) -> list[Problem]:
     return out
 
 
-def _problem(doc: Document, cls: type[pydantic.BaseModel], error: Any) -> Problem:
+def _problem(doc: Document, cls: type[pydantic.BaseModel], error: pydantic_core.ErrorDetails) -> Problem:
     loc: Path = tuple(error["loc"])
     kind = error["type"]
     if loc and loc[-1] == "[key]":
@@ -65,7 +66,7 @@ def _problem(doc: Document, cls: type[pydantic.BaseModel], error: Any) -> Proble
     return doc.problem(loc, _message(error))
 
 
-def _message(error: Any) -> str:
+def _message(error: pydantic_core.ErrorDetails) -> str:
     kind, ctx, got = error["type"], error.get("ctx", {}), error.get("input")
     shown = _shown(got)
     if kind == "literal_error":

@@ -485,6 +485,6 @@ class Service(Kind):
     spec: ServiceSpec
 
 
-KINDS: dict[str, type[Model]] = {
+KINDS: dict[str, type[Kind]] = {
     "Platform": Platform, "Team": Team, "Environment": Environment, "Service": Service,
 }

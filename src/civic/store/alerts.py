@@ -1,7 +1,8 @@
 """Alert history: every notification Alertmanager sent to Civic's own webhook.
 
 The API's webhook receiver records them; ``civic alerts --history`` lists them, and
-later capabilities (runbooks as code) act on them.
+later capabilities (runbooks as code) act on them. The table is on
+:data:`civic.store.database.metadata`, created and changed by the store's migrations.
 """
 
 from __future__ import annotations
@@ -44,14 +45,12 @@ def record(store: StateStore, payload: dict[str, Any]) -> int:
                      "summary": alert.get("annotations", {}).get("summary", ""),
                      "starts_at": alert.get("startsAt", ""), "labels": json.dumps(labels, sort_keys=True)})
     if rows:
-        db.metadata.create_all(store.engine, tables=[events])
         with store.engine.begin() as conn:
             conn.execute(events.insert(), rows)
     return len(rows)
 
 
 def history(store: StateStore, *, team: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    db.metadata.create_all(store.engine, tables=[events])
     q = sa.select(events).order_by(events.c.id.desc()).limit(limit)
     if team:
         q = q.where(events.c.team == team)

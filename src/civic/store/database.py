@@ -1,7 +1,9 @@
 """The store's tables and how to connect: SQLite by default, PostgreSQL by URL.
 
-``connect(url)`` returns an engine with the schema in place. SQLite runs in WAL mode
-with a busy timeout, so a second writer waits instead of failing at once.
+:class:`~civic.store.state.StateStore` calls ``connect(state)``, which returns an engine
+with the schema migrated to the newest revision (:mod:`civic.store.migrations`);
+``civic migrate`` calls :func:`migrate`. SQLite runs in WAL mode with a busy timeout, so
+a second writer waits instead of failing at once.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import os
 import time
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from civic.errors import StoreError
+from civic.store import migrations
 
 metadata = sa.MetaData()
 
@@ -74,7 +78,8 @@ def url_for(state: str) -> str:
     return "sqlite:///" + os.path.abspath(state)
 
 
-def connect(state: str) -> sa.Engine:
+def open_engine(state: str) -> sa.Engine:
+    """An engine for ``state``, the schema left as it is (:func:`connect` migrates it)."""
     url = url_for(state)
     if url.startswith("sqlite:///"):
         folder = os.path.dirname(url.removeprefix("sqlite:///"))
@@ -82,16 +87,38 @@ def connect(state: str) -> sa.Engine:
             os.makedirs(folder, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def connect(state: str) -> sa.Engine:
+    """An engine for ``state`` with the schema at the newest revision."""
+    engine = open_engine(state)
+    try:
+        _upgrade(engine, state)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def migrate(state: str) -> migrations.Migrated:
+    """``civic migrate``: bring the store to the newest revision; what it was and is now."""
+    engine = open_engine(state)
+    try:
+        return _upgrade(engine, state)
+    finally:
+        engine.dispose()
+
+
+def _upgrade(engine: sa.Engine, state: str) -> migrations.Migrated:
     for attempt in range(5):
         try:
-            metadata.create_all(engine)
-            return engine
+            return migrations.upgrade(engine, where=redact(state))
         except sa.exc.SQLAlchemyError as e:
-            # Two processes creating the schema at once: the loser sees "already exists",
-            # or on SQLite a read-to-write upgrade that fails at once with "locked".
-            if attempt < 4 and any(w in str(e) for w in ("already exists", "duplicate key", "locked")):
+            # SQLite may answer "locked" at once instead of waiting out its busy timeout
+            # (when waiting could deadlock two writers): the loser tries again.
+            if attempt < 4 and "locked" in str(e):
                 time.sleep(0.05 * (attempt + 1))
                 continue
             raise StoreError(f"cannot open the state store at {redact(state)}: {_reason(e)}. "
@@ -108,13 +135,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
 
 
 def redact(state: str) -> str:
-    """A store URL fit to print: any password replaced by ***."""
-    if "://" in state and "@" in state:
-        scheme, rest = state.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else state
-    return state
+    """A store path or URL fit to print: any password replaced by ***."""
+    if "://" not in state:
+        return state
+    try:
+        return make_url(state).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:  # not a URL SQLAlchemy can read: show no more than its scheme
+        return state.split("://", 1)[0] + "://***"
 
 
 def _reason(e: Exception) -> str:

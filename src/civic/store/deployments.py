@@ -6,8 +6,10 @@ local runtime records each replica's pid and process start time, so a control pl
 that restarts adopts the processes it finds instead of starting duplicates. Tokens
 are stored as SHA-256 digests, never in clear.
 
-The tables live on :data:`civic.store.database.metadata`; :class:`Deployments` creates
-them on first use (``create_all`` is idempotent).
+The tables live on :data:`civic.store.database.metadata`; the store's migrations create
+and change them (:mod:`civic.store.migrations`), so they exist once a store is open.
+Callers read a revision's spec as a model with :meth:`Deployments.service_spec` and
+:meth:`Deployments.current_services`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from civic.errors import NotFound
+from civic.spec import models
 from civic.store import database as db
 from civic.store.state import StateStore
 
@@ -114,7 +117,6 @@ class Deployments:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        db.metadata.create_all(store.engine)
 
     def __repr__(self) -> str:
         return f"Deployments(store={self.store!r})"
@@ -171,6 +173,10 @@ class Deployments:
                            f"{revision}; 'civic services {environment}' shows the current ones.")
         return _revision(row)
 
+    def service_spec(self, environment: str, service: str, revision: int) -> models.Service:
+        """The Service of a recorded revision, as the model it was checked as."""
+        return models.Service.model_validate(self.revision(environment, service, revision).spec)
+
     def revisions(self, environment: str, service: str) -> list[Revision]:
         q = sa.select(service_revisions).where(
             (service_revisions.c.environment == environment)
@@ -191,11 +197,23 @@ class Deployments:
     def current_specs(self) -> dict[tuple[str, str], dict[str, Any]]:
         """The spec of every deployed service's current revision, keyed as the audit keys
         services: ("Service", "<environment>/<service>"), in one query."""
+        return {("Service", f"{env}/{name}"): json.loads(spec) for env, name, spec in self._current_rows(None)}
+
+    def current_services(self, environment: str | None = None) -> dict[tuple[str, str], models.Service]:
+        """The Service of each deployed service's current revision (of ``environment``, or of
+        all), keyed (environment, service), in one query."""
+        return {(env, name): models.Service.model_validate(json.loads(spec))
+                for env, name, spec in self._current_rows(environment)}
+
+    def _current_rows(self, environment: str | None) -> list[tuple[str, str, str]]:
         r, s = service_revisions.c, services.c
         q = sa.select(r.environment, r.service, r.spec).join(
-            services, (s.environment == r.environment) & (s.service == r.service) & (s.revision == r.revision))
+            services, (s.environment == r.environment) & (s.service == r.service) & (s.revision == r.revision)
+        ).order_by(r.environment, r.service)
+        if environment is not None:
+            q = q.where(r.environment == environment)
         with self._tx() as conn:
-            return {("Service", f"{row.environment}/{row.service}"): json.loads(row.spec) for row in conn.execute(q)}
+            return [(row.environment, row.service, row.spec) for row in conn.execute(q)]
 
     def current_of(self, environment: str, service: str) -> Current:
         found = [c for c in self.current(environment) if c.service == service]

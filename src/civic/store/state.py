@@ -4,6 +4,16 @@ Desired state (the specs applied from git, with the revision they came from) is 
 the reconcilers read. Every method is one short transaction; :meth:`StateStore.lock`
 serialises writers across processes and machines (a row in ``civic_locks``, so it
 works the same on SQLite and PostgreSQL).
+
+Opening a store migrates its schema to the newest revision (:mod:`civic.store.migrations`):
+a store made by an earlier release, even one from before migrations, is upgraded in
+place; one migrated by a newer Civic is refused with a StoreError that says what to do.
+``civic migrate`` does the same on its own and prints the revision before and after.
+
+Callers read specs as models through the typed methods (:meth:`StateStore.platform`,
+:meth:`~StateStore.environment`, :meth:`~StateStore.environments`,
+:meth:`~StateStore.teams`); the dict methods serve the planner and the audit, which
+compare and judge the stored JSON itself.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import sqlalchemy as sa
 
 from civic.errors import LockTimeout, NotFound, StoreError
 from civic.plan.actions import Key
+from civic.spec import models
 from civic.store import database as db
 
 APPLY_LOCK = "apply"
@@ -111,6 +122,28 @@ class StateStore:
             q = q.where(db.objects.c.kind == kind)
         with self._tx() as conn:
             return {(r.kind, r.name): json.loads(r.spec) for r in conn.execute(q)}
+
+    def platform(self) -> models.Platform:
+        """The applied Platform (an estate has one, in civic.yaml)."""
+        specs = self.all_specs("Platform")
+        if not specs:
+            raise NotFound("no platform has been applied to this store; 'civic apply' records the "
+                           "estate's civic.yaml.")
+        return models.Platform.model_validate(next(iter(specs.values())))
+
+    def environment(self, name: str) -> models.Environment | None:
+        """The applied Environment ``name``; None when it has not been applied."""
+        spec = self.specs([("Environment", name)]).get(("Environment", name))
+        return models.Environment.model_validate(spec) if spec is not None else None
+
+    def environments(self) -> dict[str, models.Environment]:
+        """Every applied Environment, by name."""
+        return {name: models.Environment.model_validate(spec)
+                for (_, name), spec in self.all_specs("Environment").items()}
+
+    def teams(self) -> dict[str, models.Team]:
+        """Every applied Team, by name."""
+        return {name: models.Team.model_validate(spec) for (_, name), spec in self.all_specs("Team").items()}
 
     def applied_secret_fingerprints(self) -> dict[Key, dict[str, str]]:
         q = sa.select(db.objects.c.kind, db.objects.c.name, db.objects.c.secrets).where(

@@ -47,7 +47,8 @@ class KubernetesBackend:
         if desired.environment is None:
             namespaces = await self.api.resource("v1", "Namespace")
             live = await self.api.get(namespaces, desired.name) if namespaces else None
-            if live and live["metadata"].get("labels", {}).get(ownership.MANAGED_BY) == ownership.MANAGER:
+            managed_by = live["metadata"].get("labels", {}).get(ownership.MANAGED_BY) if live else None
+            if namespaces and managed_by == ownership.MANAGER:
                 await self.api.delete(namespaces, desired.name)
             return
         rendered = rendering.render(desired, self.target)

@@ -104,7 +104,7 @@ def _parent(*, name: str, namespace: str, marks: dict[str, str], role: str,
     }
 
 
-def digest(objects: Iterable[Mapping[str, Any]]) -> str:
+def digest(objects: Iterable[object]) -> str:
     """A short, stable hash of rendered objects: equal renders, equal digests."""
     text = json.dumps(list(objects), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
