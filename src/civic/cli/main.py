@@ -15,7 +15,21 @@ from typing import Any, TextIO
 
 import typer
 
-from civic.cli import alerts, common, deploy, estate, importer, kube, policy, scaffold, schema, secret, services, up
+from civic.cli import (
+    alerts,
+    common,
+    deploy,
+    estate,
+    importer,
+    kube,
+    migrate,
+    policy,
+    scaffold,
+    schema,
+    secret,
+    services,
+    up,
+)
 from civic.errors import CivicError, SpecError
 
 EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply failed;
@@ -31,6 +45,7 @@ app.command()(estate.validate)
 app.command()(estate.plan)
 app.command()(estate.apply)
 app.command()(estate.history)
+app.command()(migrate.migrate)
 app.command()(schema.schema)
 app.add_typer(scaffold.env_app, name="env")
 app.add_typer(secret.app, name="secret")

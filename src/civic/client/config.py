@@ -1,8 +1,10 @@
 """Where the CLI finds the API and its token: a small JSON file only its owner can read.
 
 ``civic up`` writes it (:func:`save`); every command that talks to the API reads it
-(:func:`load`). ``CIVIC_CONFIG`` names another file; ``CIVIC_API_URL`` and
-``CIVIC_TOKEN`` override what it holds (a team token, for instance).
+(:func:`load`). It lives in the user's config folder (platformdirs: on Linux
+``$XDG_CONFIG_HOME/civic``, else ``~/.config/civic``). ``CIVIC_CONFIG`` names another
+file; ``CIVIC_API_URL`` and ``CIVIC_TOKEN`` override what it holds (a team token, for
+instance).
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ import dataclasses
 import json
 import os
 
+import platformdirs
+
 from civic.errors import UsageError
 
 CONFIG_ENV = "CIVIC_CONFIG"
+LEGACY = os.path.join("~", ".config", "civic", "client.json")
+"""Where releases before platformdirs kept the file whatever ``XDG_CONFIG_HOME`` said: read
+when :func:`path` has none, so that an upgrade still finds the token ``civic up`` saved."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +31,7 @@ class Config:
 
 def path() -> str:
     return os.environ.get(CONFIG_ENV) or os.path.join(
-        os.path.expanduser("~"), ".config", "civic", "client.json")
+        platformdirs.user_config_dir("civic", appauthor=False), "client.json")
 
 
 def save(config: Config) -> str:
@@ -38,8 +45,11 @@ def save(config: Config) -> str:
 
 
 def stored() -> Config | None:
+    where = path()
+    if not os.environ.get(CONFIG_ENV) and not os.path.exists(where):
+        where = os.path.expanduser(LEGACY)
     try:
-        with open(path()) as f:
+        with open(where) as f:
             data = json.load(f)
         return Config(str(data["url"]), str(data["token"]))
     except (OSError, ValueError, KeyError, TypeError):

@@ -209,13 +209,13 @@ def deploy(ctx: desired.Context, environment: models.Environment, *, text: str, 
     service, doc = parse(text, file=file, overrides=overrides, workdir=workdir)
     name = service.metadata.name
     current = {c.service: c for c in records.current(env)}
-    specs = {n: records.revision(env, n, c.revision).spec for n, c in current.items()}
+    deployed = {n: s for (_, n), s in records.current_services(env).items()}
     prepared = prepare(
         service, environment=environment, platform=desired.platform(ctx),
-        others={n: models.Service.model_validate(s).spec for n, s in specs.items()},
+        others={n: s.spec for n, s in deployed.items()},
         secret_names={s.name for s in ctx.store.list_secrets(env)}, doc=doc,
         replicas_override={n: c.replicas for n, c in current.items()}, policies=ctx.policies)
-    unchanged = only_if_changed and specs.get(name) == service.canonical()
+    unchanged = only_if_changed and name in deployed and deployed[name].canonical() == service.canonical()
     number = current[name].revision if unchanged else records.add_revision(
         env, name, spec=service.canonical(), by=by)
     return Deployed(env, name, number, not unchanged, prepared.warnings,
@@ -256,7 +256,7 @@ def fail_and_roll_back(records: deployments.Deployments, current: deployments.Cu
 def scale(records: deployments.Deployments, environment: str, service: str, replicas: int) -> None:
     """``civic scale``: a fixed number of replicas; refused for a service that autoscales."""
     current = records.current_of(environment, service)
-    spec = models.Service.model_validate(records.revision(environment, service, current.revision).spec).spec
+    spec = records.service_spec(environment, service, current.revision).spec
     if spec.autoscaling is not None:
         raise UsageError(f"service '{service}' autoscales between {spec.autoscaling.min} and "
                          f"{spec.autoscaling.max} replicas; change spec.autoscaling and deploy "

@@ -10,9 +10,9 @@ every object by every policy. The memo keeps, between commands:
 - ``verdicts``: the policy verdicts of each file, keyed as :func:`civic.policy.estate.check`
   keys them (path, text digest, and a digest of everything else a verdict depends on).
 
-It lives in the user's cache folder (``$XDG_CACHE_HOME/civic``, else ``~/.cache/civic``),
-one file per estate path, readable by its owner only, never in the estate repository: a
-pull request must not be able to ship a memo of its own. A file that another user owns
+It lives in the user's cache folder (platformdirs: on Linux ``$XDG_CACHE_HOME/civic``,
+else ``~/.cache/civic``), one file per estate path, readable by its owner only, never in
+the estate repository: a pull request must not be able to ship a memo of its own. A file that another user owns
 is ignored. The memo is stamped with a digest of Civic's own code, so an upgrade (or an
 edit of Civic) starts afresh. It is disposable: anything unreadable is treated as empty,
 and one that cannot be written only makes the next command slower. Called by the CLI
@@ -29,13 +29,14 @@ import pickle
 import tempfile
 from typing import Any
 
+import platformdirs
+
 VERSION = 2
 
 
 def path_for(root: str) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:20]
-    return os.path.join(base, "civic", f"memo-{digest}.pickle")
+    return os.path.join(platformdirs.user_cache_dir("civic", appauthor=False), f"memo-{digest}.pickle")
 
 
 @functools.cache

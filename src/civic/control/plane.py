@@ -218,7 +218,7 @@ class ControlPlane:
 
     def environments_of(self, team: str) -> set[str]:
         """The applied environments that ``team`` owns."""
-        return {n for (_, n), s in self.ctx.store.all_specs("Environment").items() if s["spec"]["team"] == team}
+        return {n for n, env in self.ctx.store.environments().items() if env.spec.team == team}
 
     def url(self, environment: str, service: str) -> str:
         return self.backend.url(environment, service)

@@ -19,7 +19,7 @@ import time
 
 import httpx
 
-from civic.errors import CivicError, UsageError
+from civic.errors import BackendError, UsageError
 
 BINARIES = {  # the command, and the Debian package that ships it
     "prometheus": ("prometheus", "prometheus"),
@@ -28,7 +28,7 @@ BINARIES = {  # the command, and the Debian package that ships it
 }
 
 
-class MonitoringError(CivicError):
+class MonitoringError(BackendError):
     """A monitoring server did not start or did not answer."""
 
 

@@ -30,13 +30,11 @@ class Context:
 
 
 def platform(ctx: Context) -> models.Platform:
-    specs = ctx.store.all_specs("Platform")
-    return models.Platform.model_validate(next(iter(specs.values())))
+    return ctx.store.platform()
 
 
 def environment_spec(ctx: Context, name: str) -> models.Environment | None:
-    spec = ctx.store.specs([("Environment", name)]).get(("Environment", name))
-    return models.Environment.model_validate(spec) if spec is not None else None
+    return ctx.store.environment(name)
 
 
 def environments(ctx: Context) -> list[str]:
@@ -56,8 +54,7 @@ def environment(ctx: Context, name: str) -> tuple[base.DesiredEnvironment, list[
         return base.DesiredEnvironment(name, platform(ctx), None), []
     out, warnings = [], []
     for current in ctx.records.current(name):
-        revision = ctx.records.revision(name, current.service, current.revision)
-        service = models.Service.model_validate(revision.spec)
+        service = ctx.records.service_spec(name, current.service, current.revision)
         resolved = variables.resolve(env.spec, service.spec.env, secret=secret_lookup(ctx, name))
         warnings += [f"{current.service}: {w}" for w in resolved.warnings]
         warnings += [f"{current.service}: variable {v} is not set: {p}." for v, p in resolved.errors]

@@ -21,6 +21,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from civic.errors import CivicError
 from civic.observability import rules, routing, scrape, stack
 from civic.reconcile import desired
@@ -122,9 +124,8 @@ class Monitor:
 
     def files(self) -> dict[str, str]:
         """Every file the monitoring servers read, as it should be now (relative paths)."""
-        teams = {n: models.Team.model_validate(s) for (_, n), s in self.ctx.store.all_specs("Team").items()}
-        envs = {n: models.Environment.model_validate(s)
-                for (_, n), s in self.ctx.store.all_specs("Environment").items()}
+        teams = self.ctx.store.teams()
+        envs = self.ctx.store.environments()
         services = self._services()
         out: dict[str, str] = {}
         for name, env in sorted(envs.items()):
@@ -173,9 +174,8 @@ class Monitor:
 
     def _services(self) -> dict[str, dict[str, models.ServiceSpec]]:
         out: dict[str, dict[str, models.ServiceSpec]] = {}
-        for current in self.ctx.records.current(None):
-            spec = self.ctx.records.revision(current.environment, current.service, current.revision).spec
-            out.setdefault(current.environment, {})[current.service] = models.Service.model_validate(spec).spec
+        for (environment, service), model in self.ctx.records.current_services().items():
+            out.setdefault(environment, {})[service] = model.spec
         return out
 
     def _targets(self, envs: dict[str, models.Environment],
@@ -227,9 +227,8 @@ class Monitor:
             return
         for pid in pids:
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if b"prometheus" not in f.read():  # the pid was reused by something else
-                        continue
+                if "prometheus" not in " ".join(psutil.Process(pid).cmdline()):  # the pid was reused
+                    continue
                 os.killpg(pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+            except (psutil.Error, OSError):
                 continue

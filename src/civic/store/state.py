@@ -172,7 +172,9 @@ class StateStore:
             result = conn.execute(db.revisions.insert().values(
                 git_revision=git_revision, applied_at=time.time(), applied_by=actor(),
                 summary=json.dumps(summary)))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None, "an insert into a table with a primary key returns it"
+            return int(key[0])
 
     def write(self, revision: int, records: list[dict[str, Any]]) -> None:
         """Record one unit of change (an environment's actions) in one transaction.

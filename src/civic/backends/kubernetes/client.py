@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from civic.backends.kubernetes import kubeconfig, ownership
-from civic.errors import BackendError
+from civic.errors import BackendConflict, BackendError
 
 APPLY = "application/apply-patch+yaml"
 
@@ -36,7 +36,7 @@ class Resource:
         return f"{root}{where}/{self.plural}" + (f"/{name}" if name else "")
 
 
-class Conflict(BackendError):
+class Conflict(BackendConflict):
     """Server-side apply refused: fields the object has are owned by another manager."""
 
     def __init__(self, message: str, fields: list[str]) -> None:

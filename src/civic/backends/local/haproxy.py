@@ -15,19 +15,21 @@ restarted control plane adopts it from its pid file.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import io
 import os
 import shutil
 import signal
 import time
 
-from civic.errors import CivicError
+from civic.errors import BackendError, PermanentError
 from civic.backends.local import processes
 
 SLOTS = 8  # server slots per backend to begin with; a reload grows them
 
 
-class HAProxyMissing(CivicError):
+class HAProxyMissing(BackendError, PermanentError):
     """HAProxy is not installed."""
 
 
@@ -165,12 +167,10 @@ class RuntimeApi:
 
     async def stats(self) -> list[dict[str, str]]:
         """``show stat`` as rows of named fields (pxname, svname, scur, req_tot ...)."""
-        text = await self.command("show stat")
-        rows = [line for line in text.splitlines() if line.strip()]
-        if not rows or not rows[0].startswith("# "):
+        text = (await self.command("show stat")).lstrip()
+        if not text.startswith("# "):  # the header line: "# pxname,svname,..."
             return []
-        header = rows[0][2:].split(",")
-        return [dict(zip(header, row.split(","), strict=False)) for row in rows[1:]]
+        return list(csv.DictReader(io.StringIO(text[2:])))
 
     async def set_slot(self, backend: str, slot: Slot) -> None:
         server = f"{backend}/{slot.server}"

@@ -3,8 +3,10 @@
 The supervisor calls :func:`spawn` for each replica (and the data plane for HAProxy).
 Every process runs in a new session, so Ctrl-C on ``civic up`` does not reach it and a
 control plane that dies leaves it serving. A process is identified by its pid *and*
-its start time (``/proc/<pid>/stat`` field 22), so a recycled pid is never mistaken
-for ours when a restarted control plane adopts what it finds.
+its start time, so a recycled pid is never mistaken for ours when a restarted control
+plane adopts what it finds. psutil reads the processes; the start time is kept in the
+unit the store has always held (clock ticks since boot, ``/proc/<pid>/stat`` field 22),
+so replicas recorded by an earlier release are still recognised and adopted.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from civic.errors import CivicError
+import psutil
+
+from civic.errors import BackendError
 
 
-class RuntimeFailure(CivicError):
+class RuntimeFailure(BackendError):
     """A process could not be started, or the data plane refused a command."""
 
 
@@ -28,28 +32,51 @@ class Handle:
     start_time: int
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)  # a zombie has exited; only its parent has yet to reap it
+_known: dict[Handle, psutil.Process] = {}
+"""The processes already matched to their handle. A psutil Process notices by itself when
+its pid is recycled (``is_running`` compares start times), so a match is made once, not on
+every poll of the supervisor's tick."""
+
+
+def _ticks(process: psutil.Process) -> int:
+    """psutil's start time (seconds since the epoch, from the boot time) in clock ticks since boot."""
+    return round((process.create_time() - psutil.boot_time()) * CLOCK_TICKS)
+
+
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot; None if there is no such process."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            text = f.read()
-    except OSError:
+        process = psutil.Process(pid)
+        return None if process.status() in _GONE else _ticks(process)
+    except psutil.Error:
         return None
-    fields = text[text.rindex(")") + 2:].split()
-    if fields[0] in ("Z", "X"):  # a zombie has exited
-        return None
-    return int(fields[19])
 
 
-def cpu_ticks(pid: int) -> int:
-    """User plus system CPU time of the process, in clock ticks (0 when it is gone)."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the process, in seconds (0 when it is gone)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return 0
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
+def _running(handle: Handle) -> bool:
+    process = _known.get(handle)
+    try:
+        if process is None:
+            process = psutil.Process(handle.pid)
+            if _ticks(process) != handle.start_time:
+                return False
+            _known[handle] = process
+        if process.is_running() and process.status() not in _GONE:
+            return True
+    except psutil.Error:
+        pass
+    _known.pop(handle, None)
+    return False
 
 
 def poll(handle: Handle) -> tuple[bool, int | None]:
@@ -60,7 +87,7 @@ def poll(handle: Handle) -> tuple[bool, int | None]:
             return False, os.waitstatus_to_exitcode(status)
     except ChildProcessError:
         pass  # not our child (adopted), or already reaped
-    return start_time(handle.pid) == handle.start_time, None
+    return _running(handle), None
 
 
 def alive(handle: Handle) -> bool:

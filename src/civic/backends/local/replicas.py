@@ -46,7 +46,7 @@ class Replica:
     reason: str = ""  # the last probe failure
     ready_at: float = 0.0  # monotonic; 0 until first ready
     adopted: bool = False
-    cpu: tuple[float, int] = (0.0, 0)  # (monotonic, ticks) at the last sample
+    cpu: tuple[float, float] = (0.0, 0.0)  # (monotonic, CPU seconds used) at the last sample
     limited: bool = False  # in a control group with the spec's cpu and memory limits
 
     @property

@@ -17,8 +17,12 @@ second) converges, level-based, on what it is given:
   ones never left;
 - autoscaled services get their count from :mod:`civic.backends.local.autoscaling`.
 
-Replicas are recorded in the store (pid, process start time, port, slot), so a
-restarted control plane adopts them (:meth:`Supervisor.adopt`).
+Which replica sits in which HAProxy server slot is kept by a
+:class:`~civic.backends.local.slots.Router`; the supervisor tells it when a replica
+becomes ready, falls unready, stops or exits. Replicas are recorded (pid, process start
+time, port, slot) through the :class:`~civic.backends.base.ReplicaRecords` it is given,
+so a restarted control plane adopts them (:meth:`Supervisor.adopt`, with
+:mod:`civic.backends.local.adoption`).
 """
 
 from __future__ import annotations
@@ -26,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import signal
 import time
 
-from civic.backends import base
 from civic import aiotasks
-from civic.backends.local import autoscaling, haproxy, health, limits, processes
+from civic.backends import base
+from civic.backends.local import adoption, autoscaling, haproxy, health, limits, processes, slots
 from civic.backends.local import replicas as replicas_mod
 from civic.backends.local.replicas import Replica
 from civic.store.deployments import ReplicaRecord
@@ -43,11 +46,6 @@ TICK = 0.1
 CRASH_WINDOW = 60.0
 MAX_BACKOFF = 30.0
 STABLE = 10.0  # a replica that was ready this long before it died was not crash-looping
-HOLD = 2.0
-"""How long the slot of a service's last replica stays routed after the replica dies.
-HAProxy retries a refused connection every 250 ms for 2 s (haproxy.render), so requests
-that arrive meanwhile wait for the replacement instead of failing at once."""
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclasses.dataclass(eq=False)
@@ -56,11 +54,10 @@ class Unit:
 
     environment: str
     service: str
+    pool: slots.Pool  # its HAProxy backend: routes and server slots
     desired: base.ServiceRevision | None = None
     generation: int = 0
     replicas: list[Replica] = dataclasses.field(default_factory=list)
-    slots: list[haproxy.Slot] = dataclasses.field(default_factory=list)
-    routes: tuple[str, ...] = ()
     crashes: list[float] = dataclasses.field(default_factory=list)
     restart_after: float = 0.0
     target_since: float = 0.0  # when the current target revision was set
@@ -71,7 +68,6 @@ class Unit:
     stabiliser: autoscaling.Stabiliser | None = None
     requests: tuple[float, int] | None = None  # (monotonic, req_tot) at the last sample
     removing: bool = False
-    held: dict[int, float] = dataclasses.field(default_factory=dict)  # slot number -> until (monotonic)
 
     @property
     def backend(self) -> str:
@@ -107,6 +103,7 @@ class Supervisor:
         self.run_dir = run_dir
         self.limiter = limiter
         self.dataplane = dataplane
+        self.router = slots.Router(dataplane)
         self.records = records
         self.base_domain = base_domain
         self.units: dict[tuple[str, str], Unit] = {}
@@ -126,8 +123,13 @@ class Supervisor:
             if env == desired.name and name not in wanted:
                 unit.removing = True
         for name, revision in wanted.items():
-            unit = self.units.setdefault((desired.name, name), Unit(desired.name, name))
-            self._retarget(unit, revision)
+            self._retarget(self._unit(desired.name, name), revision)
+
+    def _unit(self, environment: str, service: str) -> Unit:
+        key = (environment, service)
+        if key not in self.units:
+            self.units[key] = Unit(environment, service, self.router.pool(f"{service}.{environment}"))
+        return self.units[key]
 
     def _retarget(self, unit: Unit, revision: base.ServiceRevision) -> None:
         generation = revision.generation
@@ -139,7 +141,7 @@ class Supervisor:
                 unit.crashes.clear()
                 unit.restart_after = 0.0
         unit.desired, unit.generation, unit.removing = revision, generation, False
-        unit.routes = self.routes(revision)
+        unit.pool.routes = self.routes(revision)
         scaling = revision.spec.autoscaling
         if scaling is None:
             unit.stabiliser, unit.autoscaled = None, None
@@ -164,44 +166,16 @@ class Supervisor:
 
     async def adopt(self) -> int:
         """Take over the replicas (and HAProxy) a previous control plane left running."""
-        adopted = 0
-        for record in self.records.replica_records():
-            handle = processes.Handle(record.pid, record.start_time)
-            if not processes.alive(handle):
-                self.records.forget_replica(record.id)
-                continue
-            unit = self.units.setdefault((record.environment, record.service),
-                                         Unit(record.environment, record.service))
-            log_dir = os.path.join(self.run_dir, "logs", record.environment, record.service)
-            replica = Replica(id=record.id, environment=record.environment, service=record.service,
-                              revision=record.revision, generation=record.generation,
-                              port=record.port, handle=handle, started_at=record.started_at,
-                              log_dir=log_dir, slot=record.slot, adopted=True,
-                              phase="ready" if record.slot else "starting",
-                              limited=self.limiter is not None and self.limiter.holds(record.id))
-            unit.replicas.append(replica)
-            adopted += 1
+        found = adoption.running(self.records, run_dir=self.run_dir, limiter=self.limiter)
+        for replica in found:
+            self._unit(replica.environment, replica.service).replicas.append(replica)
         if self.limiter is not None:
             self.limiter.sweep()  # groups whose replicas are gone (a crash of the control plane)
-        if self.dataplane.adopt():
-            await self._adopt_slots()
-        else:
+        if not await self.router.adopt((u.pool, u.replicas) for u in self.units.values()):
             for unit in self.units.values():  # HAProxy is gone: slots start afresh
                 for replica in unit.replicas:
                     replica.slot, replica.phase = None, "starting"
-        return adopted
-
-    async def _adopt_slots(self) -> None:
-        rows = await self.dataplane.api.stats()
-        counts: dict[str, int] = {}
-        for row in rows:
-            if row["svname"] not in ("FRONTEND", "BACKEND") and not row["pxname"].startswith("civic"):
-                counts[row["pxname"]] = counts.get(row["pxname"], 0) + 1
-        for unit in self.units.values():
-            ports = {r.slot: r.port for r in unit.replicas if r.slot}
-            unit.slots = [haproxy.Slot(n, ports.get(n), "ready" if n in ports else "maint")
-                          for n in range(1, counts.get(unit.backend, 0) + 1)]
-        self.dataplane.shape = _adopted_shape(self.dataplane.settings.run_dir, counts)
+        return len(found)
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -224,7 +198,8 @@ class Supervisor:
                 self._check_progress(unit, now)
             if unit.removing and not unit.replicas:
                 del self.units[(unit.environment, unit.service)]
-        await self._route()
+                self.router.forget(unit.pool)
+        await self.router.route()
 
     def _reap(self, unit: Unit, now: float) -> None:
         for replica in list(unit.replicas):
@@ -233,7 +208,6 @@ class Supervisor:
                 continue
             unit.replicas.remove(replica)
             self.records.forget_replica(replica.id)
-            last = replica.slot is not None and not any(r.slot is not None for r in unit.replicas)
             oom = self.limiter is not None and self.limiter.killed_for_memory(replica.id)
             if self.limiter is not None:
                 self.limiter.remove(replica.id)
@@ -249,14 +223,9 @@ class Supervisor:
                 if replica.ready_at and now - replica.ready_at >= STABLE:
                     unit.crashes.clear()
                 self._crashed(unit, now)
-            if last and replica.live and unit.restart_after <= now and not unit.removing:
-                unit.held[replica.slot] = now + HOLD  # its replacement starts now: hold the requests
-                replica.slot = None
-            else:
-                self._free_slot(unit, replica)
-        for number, until in list(unit.held.items()):
-            if now >= until:
-                self._release(unit, number)
+            replaced = replica.live and unit.restart_after <= now and not unit.removing
+            self.router.vacate(unit.pool, replica, others=unit.replicas, replaced=replaced, now=now)
+        self.router.expire(unit.pool, now)
 
     def _crashed(self, unit: Unit, now: float) -> None:
         unit.crashes = [t for t in unit.crashes if t > now - CRASH_WINDOW] + [now]
@@ -308,14 +277,15 @@ class Supervisor:
             replica.readiness_failures, replica.reason = 0, ""
             if replica.phase == "starting":
                 replica.phase, replica.ready_at = "ready", now
-                self._attach(unit, replica)
+                self.router.attach(unit.pool, replica)
+                self._record(replica)
             return
         replica.reason = ready
         replica.readiness_failures += 1
         threshold = spec.readiness.failure_threshold if spec.readiness else 3
         if replica.phase == "ready" and replica.readiness_failures >= threshold:
             replica.phase = "starting"
-            self._detach(unit, replica, state="maint")
+            self.router.detach(unit.pool, replica)
         if replica.phase == "starting" and not replica.adopted:
             unit.last_problem = f"replica {replica.id} is not ready: {ready}"
 
@@ -403,11 +373,7 @@ class Supervisor:
 
     async def _retire(self, unit: Unit, replica: Replica, *, drain: bool, grace: float) -> None:
         try:
-            if drain and replica.slot is not None:
-                await self._set_slot(unit, replica.slot, port=replica.port, state="drain")
-                await self._until_idle(unit, replica, timeout=max(grace, 1.0))
-            if replica.slot is not None:
-                await self._set_slot(unit, replica.slot, port=replica.port, state="maint")
+            await self.router.take_out(unit.pool, replica, drain=drain, timeout=max(grace, 1.0))
             processes.signal_group(replica.handle, signal.SIGTERM)
             deadline = time.monotonic() + grace
             while processes.alive(replica.handle) and time.monotonic() < deadline:
@@ -416,85 +382,6 @@ class Supervisor:
         except Exception:
             log.exception("stopping replica %s has failed", replica.id)
             processes.signal_group(replica.handle, signal.SIGKILL)
-
-    async def _until_idle(self, unit: Unit, replica: Replica, *, timeout: float) -> None:
-        """Until HAProxy has no request in flight on the replica's server."""
-        deadline = time.monotonic() + timeout
-        server = f"r{replica.slot}"
-        while time.monotonic() < deadline:
-            rows = await self.dataplane.api.stats()
-            row = next((r for r in rows if r["pxname"] == unit.backend and r["svname"] == server), None)
-            if row is None or (row.get("scur") or "0") == "0":
-                return
-            await asyncio.sleep(0.05)
-
-    # --- the data plane -------------------------------------------------------------
-
-    def _attach(self, unit: Unit, replica: Replica) -> None:
-        free = next((s for s in unit.slots if s.port is None), None)
-        if free is None:
-            start = len(unit.slots) + 1
-            grow = max(haproxy.SLOTS, len(unit.slots))
-            unit.slots += [haproxy.Slot(n) for n in range(start, start + grow)]
-            free = unit.slots[start - 1]
-        replica.slot = free.number
-        self._record(replica)
-        self._slot(unit, free.number, port=replica.port, state="ready")
-        if not self.dataplane.needs_reload(self._backends()):
-            self._spawn(self._set_slot(unit, free.number, port=replica.port, state="ready"))
-        for number in list(unit.held):  # the replacement serves: the dead replica's slot goes
-            self._release(unit, number)
-
-    def _detach(self, unit: Unit, replica: Replica, *, state: str) -> None:
-        if replica.slot is not None:
-            self._slot(unit, replica.slot, port=replica.port, state=state)
-            if not self.dataplane.needs_reload(self._backends()):
-                self._spawn(self._set_slot(unit, replica.slot, port=replica.port, state=state))
-
-    def _free_slot(self, unit: Unit, replica: Replica) -> None:
-        if replica.slot is None:
-            return
-        number, replica.slot = replica.slot, None
-        self._release(unit, number)
-
-    def _release(self, unit: Unit, number: int) -> None:
-        unit.held.pop(number, None)
-        self._slot(unit, number, port=None, state="maint")
-        if not self.dataplane.needs_reload(self._backends()):
-            self._spawn(self.dataplane.api.set_slot(unit.backend, haproxy.Slot(number, None, "maint")))
-
-    def _slot(self, unit: Unit, number: int, *, port: int | None, state: str) -> None:
-        unit.slots = [haproxy.Slot(number, port, state) if s.number == number else s for s in unit.slots]
-
-    async def _set_slot(self, unit: Unit, number: int, *, port: int | None, state: str) -> None:
-        self._slot(unit, number, port=port, state=state)
-        await self.dataplane.api.set_slot(unit.backend, haproxy.Slot(number, port, state))
-
-    def _spawn(self, coro) -> None:  # noqa: ANN001
-        task = asyncio.ensure_future(coro)
-        self.background.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self.background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a data-plane command has failed: %s", task.exception())
-
-    def _backends(self) -> list[haproxy.ServiceBackend]:
-        out = []
-        for unit in self.units.values():
-            if not unit.slots and unit.desired is not None:
-                unit.slots = [haproxy.Slot(n) for n in range(1, haproxy.SLOTS + 1)]
-            if unit.slots:
-                out.append(haproxy.ServiceBackend(unit.backend, unit.routes, tuple(unit.slots)))
-        return out
-
-    async def _route(self) -> None:
-        backends = self._backends()
-        if self.dataplane.handle is None:
-            await self.dataplane.start(backends)
-        elif self.dataplane.needs_reload(backends):
-            await self.dataplane.reload(backends)
 
     # --- measurements ---------------------------------------------------------------
 
@@ -564,7 +451,7 @@ class Supervisor:
 
     async def stop_all(self, *, grace: float = 10.0) -> None:
         """``civic down``: stop every replica (SIGTERM, then SIGKILL) and HAProxy."""
-        await aiotasks.cancel(list(self.background))
+        await aiotasks.cancel([*self.background, *self.router.background])
         everyone = [r for u in self.units.values() for r in u.replicas]
         for replica in everyone:
             processes.signal_group(replica.handle, signal.SIGTERM)
@@ -578,11 +465,12 @@ class Supervisor:
             if self.limiter is not None:
                 self.limiter.remove(replica.id)
         self.units.clear()
+        self.router.pools.clear()
         self.dataplane.stop()
 
     async def aclose(self) -> None:
         """Stop supervising, leaving replicas and HAProxy running (static stability)."""
-        await aiotasks.cancel(list(self.background))
+        await aiotasks.cancel([*self.background, *self.router.background])
         for unit in self.units.values():
             for replica in unit.replicas:
                 if replica.probing is not None:
@@ -595,22 +483,9 @@ def _cpu_percent(ready: list[Replica], now: float) -> float:
     """Mean CPU use of ``ready`` since their last sample, in percent of one core."""
     samples = []
     for replica in ready:
-        ticks = processes.cpu_ticks(replica.handle.pid)
+        used = processes.cpu_seconds(replica.handle.pid)
         then, before = replica.cpu
-        replica.cpu = (now, ticks)
+        replica.cpu = (now, used)
         if then and now > then:
-            samples.append(100.0 * (ticks - before) / CLOCK_TICKS / (now - then))
+            samples.append(100.0 * (used - before) / (now - then))
     return sum(samples) / len(samples) if samples else 0.0
-
-
-def _adopted_shape(run_dir: str, counts: dict[str, int]) -> tuple:
-    routes: dict[str, list[str]] = {}
-    try:
-        with open(os.path.join(run_dir, "routes.map")) as f:
-            for line in f:
-                if line.strip():
-                    key, name = line.split()
-                    routes.setdefault(name, []).append(key)
-    except OSError:
-        return ()
-    return tuple(sorted((name, tuple(sorted(routes.get(name, []))), n) for name, n in counts.items()))

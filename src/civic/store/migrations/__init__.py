@@ -48,6 +48,8 @@ HEAD = "0001_baseline"
 VERSION_TABLE = "alembic_version"
 LEGACY_MARK = "civic_objects"
 """The table by which a store from before migrations is recognised: every release made it."""
+SCRIPT_LOCATION = os.path.dirname(os.path.abspath(__file__))
+"""Where Alembic finds ``env.py``, ``versions/`` and the template of a new revision."""
 _PG_LOCK = 0x6369766963_6D6967  # "civicmig": the key of PostgreSQL's advisory lock
 
 
@@ -66,12 +68,13 @@ class Migrated:
         return self.before != self.after
 
 
-def config(connection: sa.Connection) -> Config:
-    """Alembic's configuration for the migrations in this package, run on ``connection``."""
+def config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration for the migrations in this package, run on ``connection``
+    (None: only to read the revisions)."""
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", os.path.dirname(os.path.abspath(__file__)).replace("%", "%%"))
+    cfg.set_main_option("script_location", SCRIPT_LOCATION.replace("%", "%%"))
     cfg.set_main_option("file_template", "r%%(rev)s")
     cfg.attributes["connection"] = connection
     return cfg
