@@ -127,22 +127,3 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
-
-
-def wait_for(predicate, *, timeout: float, what: str):  # noqa: ANN001, ANN201 - any predicate
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    import time
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
-
-@pytest.fixture
-def poll():
-    """``poll(predicate, timeout=..., what=...)``: wait for a condition with a deadline."""
-    return wait_for

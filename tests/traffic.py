@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
+
+from civic import deadlines
 
 
 class Traffic:
@@ -33,10 +34,11 @@ class Traffic:
 
     def wait_for(self, count: int, timeout: float = 30.0) -> None:
         """Until ``count`` requests have been answered (fails after ``timeout`` seconds)."""
-        deadline = time.monotonic() + timeout
-        while self.ok < count:
-            assert time.monotonic() < deadline, f"only {self.ok} of {count} requests answered"
-            time.sleep(0.01)
+        try:
+            deadlines.poll(lambda: self.ok >= count, timeout=timeout, interval=0.01,
+                           what=f"{count} requests answered")
+        except deadlines.Timeout as e:
+            raise AssertionError(f"only {self.ok} of {count} requests answered") from e
 
     def __enter__(self) -> Traffic:
         self.thread.start()

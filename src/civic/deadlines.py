@@ -21,12 +21,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from civic.errors import CivicError
+from civic.errors import TemporaryError
 
 T = TypeVar("T")
 
 
-class Timeout(CivicError):
+class Timeout(TemporaryError):
     """A condition did not come true within its time."""
 
     def __init__(self, what: str, timeout: float) -> None:

@@ -7,6 +7,7 @@ exception (``raise StoreError(...) from e``) so no third-party type escapes.
     ├── TemporaryError              try again later (after ``delay`` s, when given)
     │   ├── StoreError              the state store could not be read or written (busy, unreachable)
     │   │   └── LockTimeout         another apply holds the lock (exit code 3)
+    │   ├── Timeout                 deadlines.py: a condition did not come true in time
     │   └── BackendUnavailable      a backend did not answer (also a BackendError, below)
     ├── PermanentError              asking again fails the same way: stop retrying, report
     │   ├── SpecError               one or more problems in estate or service files

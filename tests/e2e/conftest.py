@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from civic import deadlines
 from civic.backends.local import haproxy, processes, replicas
 from civic.store import deployments
 from civic.store.state import StateStore
@@ -50,11 +50,15 @@ class Civic:
                 [sys.executable, "-m", "civic", "up", "--estate", self.estate, "--port", str(self.port),
                  "--api-port", str(self.api_port), "--stats-port", str(self.stats_port), *extra],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while "Ctrl-C" not in self.output():
+
+        def started() -> bool:
             assert self.proc.poll() is None, f"civic up exited: {self.output()}"
-            assert time.monotonic() < deadline, f"civic up did not start: {self.output()}"
-            time.sleep(0.05)
+            return "Ctrl-C" in self.output()
+
+        try:
+            deadlines.poll(started, timeout=60, interval=0.05, what="civic up to start")
+        except deadlines.Timeout as e:
+            raise AssertionError(f"civic up did not start: {self.output()}") from e
 
     def output(self) -> str:
         with open(self.log, errors="replace") as f:
@@ -70,13 +74,17 @@ class Civic:
                             headers={"Host": f"{service}.{env}.localhost:{self.port}"})
 
     def wait_ready(self, service: str, ready: int, env: str = ENV) -> None:
-        deadline = time.monotonic() + 30
-        while True:
+        rows: list[dict] = []
+
+        def healthy() -> bool:
+            nonlocal rows
             rows = json.loads(self.civic("services", env, "-o", "json").stdout)
-            if any(r["service"] == service and r["ready"] == ready and r["health"] == "healthy" for r in rows):
-                return
-            assert time.monotonic() < deadline, f"{service} never had {ready} ready: {rows}"
-            time.sleep(0.1)
+            return any(r["service"] == service and r["ready"] == ready and r["health"] == "healthy" for r in rows)
+
+        try:
+            deadlines.poll(healthy, timeout=30, what=f"{service} to have {ready} ready")
+        except deadlines.Timeout as e:
+            raise AssertionError(f"{service} never had {ready} ready: {rows}") from e
 
     def kill(self) -> None:
         """As if the control plane crashed: SIGKILL, no clean-up."""

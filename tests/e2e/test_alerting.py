@@ -15,7 +15,7 @@ import threading
 
 import httpx
 
-
+from civic import deadlines
 
 WEBAPP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends", "local", "apps", "webapp.py")
 ENV = "laa-apply-production"
@@ -41,7 +41,7 @@ def _traffic(civic, stop: threading.Event) -> None:
                 pass
 
 
-def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_path, webhook_receiver, poll):
+def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_path, webhook_receiver):
     secret = subprocess.run([sys.executable, "-m", "civic", "secret", "set", "laa-apply", "apply-slack-webhook",
                              "--team", "--estate", civic.estate], input=webhook_receiver.url, text=True,
                             capture_output=True, env=civic.env)
@@ -61,7 +61,7 @@ def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_
         bad = civic.civic("deploy", ENV, "-f", str(spec), "--set", "env.FAIL=1")
         assert bad.returncode == 0, bad.stdout + bad.stderr
         firing = "[FIRING:1] CivicServiceHighErrorRate: web in laa-apply-production"
-        poll(lambda: firing in webhook_receiver.titles(), timeout=120, what="the firing message")
+        deadlines.poll(lambda: firing in webhook_receiver.titles(), timeout=120, what="the firing message")
         message = next(b for b in webhook_receiver.bodies if b["attachments"][0]["title"] == firing)
         assert message["channel"] == "#apply-alerts"
         text = message["attachments"][0]["text"]
@@ -77,7 +77,7 @@ def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_
         fixed = civic.civic("deploy", ENV, "-f", str(spec), "--set", "env.FAIL=0")
         assert fixed.returncode == 0, fixed.stdout + fixed.stderr
         resolved = "[RESOLVED] CivicServiceHighErrorRate: web in laa-apply-production"
-        poll(lambda: resolved in webhook_receiver.titles(), timeout=180, what="the resolved message")
+        deadlines.poll(lambda: resolved in webhook_receiver.titles(), timeout=180, what="the resolved message")
     finally:
         stop.set()
         load.join(5)

@@ -1,7 +1,7 @@
 """Apply on merge: `civic up` applies what changes in the estate's files, and only what is good.
 
 The estate is a real git repository; each change is a commit, as a merged pull request
-would be. Nothing here sleeps to synchronise: every wait polls `civic status` with a deadline (``poll``).
+would be. Nothing here sleeps to synchronise: every wait polls `civic status` with a deadline (``deadlines.poll``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from civic import deadlines
 from conftest import ENV, SITE
 
 pytestmark = pytest.mark.e2e
@@ -70,14 +71,14 @@ def repo(estate_dir) -> str:
     return estate_dir
 
 
-def test_a_merged_change_is_applied_and_a_broken_one_is_not(civic, repo, poll):
+def test_a_merged_change_is_applied_and_a_broken_one_is_not(civic, repo):
     civic.up("--sync-interval", "0.5")
     first = estate_status(civic)
     assert first["sync"] == "on" and first["error"] == "" and first["revision"] == git(repo, "rev-parse", "HEAD")
 
     edit(repo, DEV, 'teamChannel: "#apply-dev"', 'teamChannel: "#apply-dev-alerts"')
     merged = commit(repo, "a new channel for laa-apply-dev")
-    done = poll(lambda: applied(civic, merged), timeout=30, what="the change applied")
+    done = deadlines.poll(lambda: applied(civic, merged), timeout=30, what="the change applied")
     assert done["summary"] == {"create": 0, "update": 1, "delete": 0, "unchanged": 11}
     assert "(last change: 0 created, 1 updated, 0 deleted)" in civic.civic("status").stdout
     assert "0 to create, 0 to update, 0 to delete" in plan(civic).stdout, "the store holds what the files say"
@@ -87,7 +88,7 @@ def test_a_merged_change_is_applied_and_a_broken_one_is_not(civic, repo, poll):
     edit(repo, DEV, "  team: laa-apply\n", "  team: laa-apply\n  team: laa-apply\n")
     edit(repo, DEV, 'teamChannel: "#apply-dev-alerts"', 'teamChannel: "#never-applied"')
     broken = commit(repo, "a duplicate key, and a change that must wait for it")
-    failed = poll(lambda: refused(civic), timeout=30, what="the error reported")
+    failed = deadlines.poll(lambda: refused(civic), timeout=30, what="the error reported")
     assert "not applied, the last good state keeps running" in failed["error"]
     assert f"{DEV}:" in failed["error"] and "duplicate key 'team'" in failed["error"]
     assert failed["revision"] == merged != broken
@@ -98,16 +99,16 @@ def test_a_merged_change_is_applied_and_a_broken_one_is_not(civic, repo, poll):
 
     edit(repo, DEV, "  team: laa-apply\n  team: laa-apply\n", "  team: laa-apply\n")
     mended = commit(repo, "mend it")
-    poll(lambda: applied(civic, mended), timeout=30, what="the mended estate applied")
+    deadlines.poll(lambda: applied(civic, mended), timeout=30, what="the mended estate applied")
     assert "0 to create, 0 to update, 0 to delete" in plan(civic).stdout
 
 
-def test_a_policy_denial_keeps_the_last_good_state(civic, repo, poll):
+def test_a_policy_denial_keeps_the_last_good_state(civic, repo):
     civic.up("--sync-interval", "0.5")
     start = git(repo, "rev-parse", "HEAD")
     edit(repo, DEV, "environmentName: development", "environmentName: production")
     commit(repo, "a non-production environment named production")
-    failed = poll(lambda: refused(civic), timeout=30, what="the denial reported")
+    failed = deadlines.poll(lambda: refused(civic), timeout=30, what="the denial reported")
     assert "denied by policy" in failed["error"] and "[production-flag]" in failed["error"]
     assert f"{DEV}:" in failed["error"]
     assert failed["revision"] == start
@@ -115,7 +116,7 @@ def test_a_policy_denial_keeps_the_last_good_state(civic, repo, poll):
     assert [h["operation"] for h in history] == ["create"], "the denied change was not applied"
 
 
-def test_an_environment_removed_from_the_estate_stops_its_services(civic, repo, poll):
+def test_an_environment_removed_from_the_estate_stops_its_services(civic, repo):
     civic.up("--sync-interval", "0.5")
     assert civic.civic("deploy", ENV, "-f", SITE).returncode == 0
     with civic.client("site") as client:
@@ -124,7 +125,7 @@ def test_an_environment_removed_from_the_estate_stops_its_services(civic, repo, 
     assert pids
     shutil.rmtree(os.path.join(repo, "environments", ENV))
     commit(repo, f"retire {ENV}")
-    poll(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), timeout=30, what="its replicas stopped")
+    deadlines.poll(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), timeout=30, what="its replicas stopped")
     with civic.client("site") as client:
         assert client.get("/").status_code in (404, 503)
     assert "0 to create, 0 to update, 0 to delete" in plan(civic).stdout

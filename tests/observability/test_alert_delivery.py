@@ -13,12 +13,12 @@ import json
 import os
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
+from civic import deadlines
 from civic.errors import UsageError
 from civic.observability import alertmanager, routing, rules, scrape, stack
 from civic.spec import estate as estate_mod
@@ -57,16 +57,6 @@ class Receiver(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/hooks/slack"
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -128,7 +118,7 @@ def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
     def firing():
         return [b for b in receiver.bodies if b["attachments"][0]["title"].startswith("[FIRING")]
 
-    (message,) = wait_for(firing, timeout=90, what="the firing Slack message")[:1]
+    (message,) = deadlines.poll(firing, timeout=90, interval=0.2, what="the firing Slack message")[:1]
     assert message["channel"] == "#apply-alerts"
     attachment = message["attachments"][0]
     assert attachment["title"] == "[FIRING:1] CivicServiceDown: web in laa-apply-production"
@@ -141,9 +131,9 @@ def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
     assert am.alerts(team="opg-lpa") == []
 
     push(s, ready=2)
-    resolved = wait_for(lambda: [b for b in receiver.bodies
-                                 if b["attachments"][0]["title"].startswith("[RESOLVED")],
-                        timeout=90, what="the resolved Slack message")
+    resolved = deadlines.poll(lambda: [b for b in receiver.bodies
+                                       if b["attachments"][0]["title"].startswith("[RESOLVED")],
+                              timeout=90, interval=0.2, what="the resolved Slack message")
     assert resolved[0]["attachments"][0]["title"] == "[RESOLVED] CivicServiceDown: web in laa-apply-production"
     am.close()
 

@@ -3,7 +3,8 @@
 The API answers a :class:`~civic.errors.CivicError` with the status of the nearest class
 in :data:`STATUS` and a body ``{"kind": "NotFound", "bases": [...], "message": "..."}``,
 plus ``problems`` for a SpecError and any other argument the class is made with
-(``delay`` of a TemporaryError, ``fields`` of a Kubernetes Conflict). The client raises
+(``delay`` of a TemporaryError, ``fields`` of a Kubernetes Conflict, ``what`` and
+``timeout`` of a deadline's Timeout). The client raises
 the same class from that body, so the CLI prints the same message either way. A class the
 client's process has not loaded (one a backend defines) comes back as the nearest of its
 ``bases`` that it has.
@@ -60,10 +61,14 @@ def kinds() -> dict[str, type[errors.CivicError]]:
 
 
 def _arguments(cls: type[errors.CivicError]) -> list[str]:
-    """The names of what ``cls`` is made with after its message, each kept as an attribute."""
-    params = list(inspect.signature(cls).parameters.values())[1:]
+    """The names of what ``cls`` is made with besides a message, each kept as an attribute."""
+    params = inspect.signature(cls).parameters.values()
     return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             and p.name not in _RESERVED]
+
+
+def _takes_message(cls: type[errors.CivicError]) -> bool:
+    return "message" in inspect.signature(cls).parameters
 
 
 def body_of(e: errors.CivicError) -> dict[str, Any]:
@@ -89,8 +94,9 @@ def error_from(body: dict[str, Any]) -> errors.CivicError:
             continue
         if issubclass(cls, errors.SpecError):
             return cls([errors.Problem(**p) for p in body.get("problems", [])])
+        given = {n: body[n] for n in _arguments(cls) if n in body}
         try:
-            return cls(message, **{n: body[n] for n in _arguments(cls) if n in body})
+            return cls(message, **given) if _takes_message(cls) else cls(**given)
         except TypeError:
             continue  # it needs more than the body says: the nearest base that does not
     return errors.CivicError(message)

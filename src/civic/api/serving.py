@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from civic import deadlines
 from civic.api import app as app_mod
 from civic.control import plane
 from civic.errors import UsageError
@@ -45,8 +46,17 @@ async def serve(control: plane.ControlPlane, *, ready: Ready,
     server = _Server(config)
     adopted = await control.start()
     api = asyncio.create_task(server.serve(), name="api")
-    while not server.started and not api.done():
-        await asyncio.sleep(0.02)
+
+    async def listening() -> bool:
+        return server.started or api.done()
+
+    try:
+        await deadlines.apoll(listening, timeout=60, interval=0.02,
+                              what=f"the API to listen on 127.0.0.1:{control.settings.api_port}")
+    except deadlines.Timeout:
+        server.should_exit = True
+        await control.stop(keep_running=True)
+        raise
     if api.done():
         await control.stop(keep_running=True)
         raise UsageError(f"the API cannot listen on 127.0.0.1:{control.settings.api_port} (is another "

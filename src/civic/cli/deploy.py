@@ -8,11 +8,11 @@ platform, and the command says why and exits 1.
 from __future__ import annotations
 
 import os
-import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from civic import deadlines
 from civic.cli import common
 from civic.errors import CivicError, UsageError
 
@@ -56,9 +56,11 @@ def deploy(
 
 def follow(client: client_api.Client, environment: str, name: str, number: int, *, timeout: float) -> None:
     """Print ready/desired as it changes, until revision ``number`` is healthy or has failed."""
-    deadline = time.monotonic() + timeout
+    state: dict[str, Any] = {}
     shown = None
-    while True:
+
+    def rolled_out() -> bool:
+        nonlocal state, shown
         state = client.service(environment, name)
         latest = state["latest"]
         if latest["revision"] == number and latest["status"] == "failed":
@@ -67,12 +69,13 @@ def follow(client: client_api.Client, environment: str, name: str, number: int, 
         if state["observedRevision"] == number and progress != shown:
             shown = progress
             common.out.print(f"  {state['ready']}/{state['desired']} replicas ready")
-        if state["observedRevision"] == number and state["health"] in ("healthy", "suspended"):
-            return
-        if time.monotonic() > deadline:
-            raise CivicError(f"revision {number} of {environment}/{name} is not ready after {timeout:g} s "
-                             f"({state['health']}): {state['message'] or 'no reason given'}")
-        time.sleep(0.2)
+        return state["observedRevision"] == number and state["health"] in ("healthy", "suspended")
+
+    try:
+        deadlines.poll(rolled_out, timeout=timeout, interval=0.2, what=f"revision {number} of {environment}/{name}")
+    except deadlines.Timeout as e:
+        raise CivicError(f"revision {number} of {environment}/{name} is not ready after {timeout:g} s "
+                         f"({state['health']}): {state['message'] or 'no reason given'}") from e
 
 
 def rollback(target: str = typer.Argument(..., metavar="ENV/SERVICE"),

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from typing import TYPE_CHECKING
 
 import typer
 
+from civic import deadlines
 from civic.cli import common
 from civic.cli.common import EstateOption, StateOption
 from civic.client import config
@@ -103,11 +103,10 @@ def down(timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait 
 
     with client_api.Client() as client:
         client.shutdown()
-        deadline = time.monotonic() + timeout
-        while client.healthy():
-            if time.monotonic() > deadline:
-                raise CivicError(f"Civic did not stop within {timeout:g} s.")
-            time.sleep(0.1)
+        try:
+            deadlines.poll(lambda: not client.healthy(), timeout=timeout, what="Civic to stop")
+        except deadlines.Timeout as e:
+            raise CivicError(f"Civic did not stop within {timeout:g} s.") from e
     common.out.print("Civic has stopped.")
 
 

@@ -25,7 +25,7 @@ import os
 import secrets
 from typing import Any
 
-from civic import aiotasks, policy, vcs
+from civic import aiotasks, deadlines, policy, vcs
 from civic.backends import base
 from civic.control import applying, deploying, syncing
 from civic.errors import NotFound, PolicyDenied, UsageError
@@ -327,10 +327,13 @@ async def deploy_at_startup(control: ControlPlane, startup: list[StartupDeploy])
         done.append(control.deploy(environment, text=text, file=item.path, overrides=[],
                                    workdir=os.path.dirname(os.path.abspath(item.path)), by="civic up",
                                    only_if_changed=True))
-    deadline = asyncio.get_running_loop().time() + 60
-    while done and asyncio.get_running_loop().time() < deadline:
+    async def healthy() -> bool:
         states = [await control.describe(d["environment"], d["service"]) for d in done]
-        if all(s["health"] == "healthy" for s in states):
-            break
-        await asyncio.sleep(0.1)
+        return all(s["health"] == "healthy" for s in states)
+
+    if done:
+        try:
+            await deadlines.apoll(healthy, timeout=60, what="the --deploy services to be healthy")
+        except deadlines.Timeout:
+            pass  # Civic is up all the same; 'civic services' shows what is not healthy yet
     return done

@@ -52,7 +52,7 @@ def split(text: str, *, file: str) -> list[Part]:
         return [Part(None, 0, (Problem(file, 1, 1, "", f"the file holds {len(text):,} characters, more "
                                        f"than the {MAX_CHARS:,} Civic reads; split it."),))]
     parts: list[Part] = []
-    end = yaml.Mark(file, 0, 0, 0, None, None)  # where the last document read ends
+    end = yaml.Mark(file, 0, 0, 0, None, 0)  # where the last document read ends
     try:
         for node in yaml.compose_all(text, Loader=_LOADER):
             if not (isinstance(node, yaml.ScalarNode) and node.tag == _NULL and not node.value):

@@ -15,10 +15,10 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import httpx
 
+from civic import deadlines
 from civic.errors import BackendError, UsageError
 
 BINARIES = {  # the command, and the Debian package that ships it
@@ -106,26 +106,33 @@ class Stack:
             self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                                     stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
-        deadline = time.monotonic() + timeout
-        for name, url in (("prometheus", self.prometheus_url), ("alertmanager", self.alertmanager_url),
-                          ("pushgateway", self.pushgateway_url)):
-            self._wait_ready(name, url + "/-/ready", deadline)
+        waiting = {name: url + "/-/ready" for name, url in (
+            ("prometheus", self.prometheus_url), ("alertmanager", self.alertmanager_url),
+            ("pushgateway", self.pushgateway_url))}
 
-    def _wait_ready(self, name: str, url: str, deadline: float) -> None:
-        while True:
-            process = self.processes[name]
-            if process.poll() is not None:
-                raise MonitoringError(f"{name} exited with code {process.returncode} at start; see "
-                                      f"{self.path('logs', name + '.log')}.")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise MonitoringError(f"{name} did not become ready at {url}; see "
-                                      f"{self.path('logs', name + '.log')}.")
-            time.sleep(0.05)
+        def all_ready() -> bool:
+            for name, url in list(waiting.items()):
+                if self._ready(name, url):
+                    del waiting[name]
+            return not waiting
+
+        try:
+            deadlines.poll(all_ready, timeout=timeout, interval=0.05, what="the monitoring servers")
+        except deadlines.Timeout as e:
+            name, url = next(iter(waiting.items()))
+            raise MonitoringError(f"{name} did not become ready at {url}; see "
+                                  f"{self.path('logs', name + '.log')}.") from e
+
+    def _ready(self, name: str, url: str) -> bool:
+        """True once ``name`` answers ``url``; MonitoringError if it has exited."""
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise MonitoringError(f"{name} exited with code {process.returncode} at start; see "
+                                  f"{self.path('logs', name + '.log')}.")
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def reload(self) -> None:
         """Ask Prometheus and Alertmanager to re-read their configuration."""
@@ -141,11 +148,13 @@ class Stack:
         for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        running = list(self.processes.values())
+        try:
+            deadlines.poll(lambda: all(p.poll() is not None for p in running), timeout=grace,
+                           interval=0.05, what="the monitoring servers to stop")
+        except deadlines.Timeout:
+            for process in running:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
         self.processes.clear()

@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from civic import deadlines
 from civic.errors import LockTimeout, NotFound, StoreError
 from civic.plan.actions import Key
 from civic.spec import models
@@ -239,11 +240,11 @@ class StateStore:
     def lock(self, name: str = APPLY_LOCK, *, timeout: float = 30.0, lease: float = 600.0) -> Iterator[None]:
         """Hold the named lock; wait up to ``timeout`` seconds, then raise LockTimeout."""
         holder = actor()
-        deadline = time.monotonic() + timeout
-        while not self._try_lock(name, holder, lease):
-            if time.monotonic() >= deadline:
-                raise LockTimeout(self._lock_message(name, timeout))
-            time.sleep(0.05)
+        try:
+            deadlines.poll(lambda: self._try_lock(name, holder, lease), timeout=timeout, interval=0.05,
+                           what=f"the lock {name!r}")
+        except deadlines.Timeout as e:
+            raise LockTimeout(self._lock_message(name, timeout)) from e
         try:
             yield
         finally:

@@ -11,12 +11,12 @@ import asyncio
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
+from civic import deadlines
 from civic.backends import base
 from civic.backends.local import backend as local
 from civic.backends.local import replicas
@@ -87,14 +87,10 @@ class Harness:
         return [r for r in self.backend.supervisor.replicas(ENV) if r.service == name]
 
     def wait_for(self, what: str, predicate: Callable[[], object], timeout: float = 20.0) -> object:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}; status: "
-                             f"{[self.status(n) for n in self.services]}")
+        try:
+            return deadlines.poll(predicate, timeout=timeout, interval=0.02, what=what)
+        except deadlines.Timeout as e:
+            raise AssertionError(f"{e}; status: {[self.status(n) for n in self.services]}") from e
 
     def client(self, name: str = "web") -> httpx.Client:
         return httpx.Client(base_url=f"http://127.0.0.1:{self.port}",

@@ -21,10 +21,10 @@ import io
 import os
 import shutil
 import signal
-import time
 
-from civic.errors import BackendError, PermanentError
+from civic import deadlines
 from civic.backends.local import processes
+from civic.errors import BackendError, PermanentError
 
 SLOTS = 8  # server slots per backend to begin with; a reload grows them
 
@@ -148,14 +148,14 @@ class RuntimeApi:
     async def command(self, line: str, *, timeout: float = 5.0) -> str:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.socket), timeout)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, TimeoutError) as e:
             raise processes.RuntimeFailure(f"HAProxy's admin socket {self.socket} does not answer: "
                                            f"{e}") from e
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
             data = await asyncio.wait_for(reader.read(), timeout)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, TimeoutError) as e:
             raise processes.RuntimeFailure(f"HAProxy did not answer {line!r}: {e}") from e
         finally:
             writer.close()
@@ -272,24 +272,30 @@ class DataPlane:
             return set()
         return {line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Pid:")}
 
-    async def _wait_for(self, backends: list[ServiceBackend], *, not_pids: set[str] = frozenset(),
+    async def _wait_for(self, backends: list[ServiceBackend], *, not_pids: frozenset[str] | set[str] = frozenset(),
                         timeout: float = 10.0) -> None:
         """Until a worker that is not one of ``not_pids`` answers with every backend."""
         wanted = {b.name for b in backends}
-        deadline = time.monotonic() + timeout
         last = ""
-        while time.monotonic() < deadline:
+
+        async def outcome() -> str:
+            """'up', 'exited', or '' while it is neither."""
+            nonlocal last
             if self.handle is not None and not processes.alive(self.handle):
-                break
+                return "exited"
             try:
                 pids = await self._worker_pids()
-                if pids and not pids & not_pids:
-                    names = {row["pxname"] for row in await self.api.stats()}
-                    if wanted <= names:
-                        return
+                if pids and not pids & not_pids and wanted <= {row["pxname"] for row in await self.api.stats()}:
+                    return "up"
             except processes.RuntimeFailure as e:
                 last = str(e)
-            await asyncio.sleep(0.05)
+            return ""
+
+        try:
+            if await deadlines.apoll(outcome, timeout=timeout, interval=0.05, what="HAProxy to answer") == "up":
+                return
+        except deadlines.Timeout:
+            pass
         err = os.path.join(self.settings.run_dir, "haproxy.err")
         raise processes.RuntimeFailure(f"HAProxy did not come up ({last or 'it exited'}); "
                                        f"see {err}.")
