@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import socket
 import statistics
@@ -60,7 +61,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.arrivals.append((time.monotonic(), body["attachments"][0]["title"]))
                 self.send_response(200)
@@ -79,8 +80,9 @@ class Load:
     """Steady traffic; remembers when it first saw a 500 after ``arm()``."""
 
     def __init__(self, port: int, service: str) -> None:
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,
-                                   headers={"Host": f"{service}.{ENV}.localhost"})
+        self.client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=5, headers={"Host": f"{service}.{ENV}.localhost"}
+        )
         self.stop = threading.Event()
         self.first_error: float | None = None
         self.ok = 0
@@ -103,14 +105,15 @@ class Load:
 
 
 def civic(env: dict, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "-m", "civic", *args], env=env, text=True, input=stdin,
-                            capture_output=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "civic", *args], env=env, text=True, input=stdin, capture_output=True, timeout=180
+    )
     if result.returncode != 0:
         sys.exit(f"civic {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
 
 
-def wait(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
+def wait(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()
@@ -123,8 +126,11 @@ def wait(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="services to break, one run each")
-    parser.add_argument("--repeat", action="store_true",
-                        help="also break the first service again after it resolved (group_interval bound)")
+    parser.add_argument(
+        "--repeat",
+        action="store_true",
+        help="also break the first service again after it resolved (group_interval bound)",
+    )
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="civic-alert-bench-")
     estate = os.path.join(tmp, "estate")
@@ -134,16 +140,37 @@ def main() -> None:
     receiver = Receiver()
     civic(env, "secret", "set", "laa-apply", "apply-slack-webhook", "--team", "--estate", estate, stdin=receiver.url)
     port, api, stats = free_port(), free_port(), free_port()
-    log = open(os.path.join(tmp, "up.log"), "wb")  # noqa: SIM115
-    up = subprocess.Popen([sys.executable, "-m", "civic", "up", "--estate", estate, "--port", str(port),
-                           "--api-port", str(api), "--stats-port", str(stats),
-                           "--prometheus-port", str(free_port()), "--alertmanager-port", str(free_port()),
-                           "--pushgateway-port", str(free_port())],
-                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(os.path.join(tmp, "up.log"), "wb")  # noqa: SIM115 - civic up writes it until the end
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "civic",
+            "up",
+            "--estate",
+            estate,
+            "--port",
+            str(port),
+            "--api-port",
+            str(api),
+            "--stats-port",
+            str(stats),
+            "--prometheus-port",
+            str(free_port()),
+            "--alertmanager-port",
+            str(free_port()),
+            "--pushgateway-port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     results: list[float] = []
     repeats: list[float] = []
     try:
-        wait(lambda: b"Ctrl-C" in open(os.path.join(tmp, "up.log"), "rb").read(), 90, "civic up")
+        wait(lambda: b"Ctrl-C" in pathlib.Path(tmp, "up.log").read_bytes(), 90, "civic up")
         services = [f"web{n + 1}" for n in range(args.runs)]
         for service in services:
             breach(env, tmp, port, receiver, service, results)
@@ -154,14 +181,21 @@ def main() -> None:
         up.wait(60)
         shutil.rmtree(tmp, ignore_errors=True)
     from civic.observability import routing, rules, scrape
-    print(f"breach → team's webhook: median {statistics.median(results):.1f} s, worst {max(results):.1f} s "
-          f"over {len(results)} runs, a service's first breach each (target < 15 s)")
+
+    print(
+        f"breach → team's webhook: median {statistics.median(results):.1f} s, worst {max(results):.1f} s "
+        f"over {len(results)} runs, a service's first breach each (target < 15 s)"
+    )
     if repeats:
-        print(f"web1 breaking again, more than group_interval ({routing.GROUP_INTERVAL}) after its last "
-              f"message: {repeats[0]:.1f} s")
-    print(f"settings: scrape_interval {scrape.SCRAPE_INTERVAL}, evaluation_interval {scrape.EVALUATION_INTERVAL}, "
-          f"{rules.HIGH_ERROR_RATE} 'for' {_for(rules.HIGH_ERROR_RATE)} over rate(...[1m]), "
-          f"Alertmanager group_wait {routing.GROUP_WAIT}, group_interval {routing.GROUP_INTERVAL}")
+        print(
+            f"web1 breaking again, more than group_interval ({routing.GROUP_INTERVAL}) after its last "
+            f"message: {repeats[0]:.1f} s"
+        )
+    print(
+        f"settings: scrape_interval {scrape.SCRAPE_INTERVAL}, evaluation_interval {scrape.EVALUATION_INTERVAL}, "
+        f"{rules.HIGH_ERROR_RATE} 'for' {_for(rules.HIGH_ERROR_RATE)} over rate(...[1m]), "
+        f"Alertmanager group_wait {routing.GROUP_WAIT}, group_interval {routing.GROUP_INTERVAL}"
+    )
 
 
 def breach(env: dict, tmp: str, port: int, receiver: Receiver, service: str, results: list[float]) -> float:
@@ -177,15 +211,21 @@ def breach(env: dict, tmp: str, port: int, receiver: Receiver, service: str, res
     seen = len(receiver.arrivals)
     civic(env, "deploy", ENV, "-f", spec, "--set", "env.FAIL=1")
     wait(lambda: load.first_error, 60, "the first 500")
-    arrived = wait(lambda: [a for a in receiver.arrivals[seen:]
-                            if a[1].startswith("[FIRING") and service in a[1]], 120, "the firing message")[0][0]
+    arrived = wait(
+        lambda: [a for a in receiver.arrivals[seen:] if a[1].startswith("[FIRING") and service in a[1]],
+        120,
+        "the firing message",
+    )[0][0]
     took = arrived - load.first_error
     results.append(took)
     print(f"{service}: first 500 → team's webhook in {took:.1f} s", flush=True)
     seen = len(receiver.arrivals)
     civic(env, "deploy", ENV, "-f", spec, "--set", "env.FAIL=0")
-    wait(lambda: [a for a in receiver.arrivals[seen:] if a[1].startswith("[RESOLVED") and service in a[1]], 240,
-         "the resolved message")
+    wait(
+        lambda: [a for a in receiver.arrivals[seen:] if a[1].startswith("[RESOLVED") and service in a[1]],
+        240,
+        "the resolved message",
+    )
     load.stop.set()
     return took
 
@@ -193,10 +233,21 @@ def breach(env: dict, tmp: str, port: int, receiver: Receiver, service: str, res
 def _for(alert: str) -> str:
     from civic.observability import rules
     from civic.spec import models
-    env = models.Environment.model_validate({
-        "apiVersion": "civic/v1", "kind": "Environment", "metadata": {"name": "x"},
-        "spec": {"team": "t", "businessUnit": "b", "application": "a", "production": False,
-                 "environmentName": "development"}})
+
+    env = models.Environment.model_validate(
+        {
+            "apiVersion": "civic/v1",
+            "kind": "Environment",
+            "metadata": {"name": "x"},
+            "spec": {
+                "team": "t",
+                "businessUnit": "b",
+                "application": "a",
+                "production": False,
+                "environmentName": "development",
+            },
+        }
+    )
     return next(r["for"] for r in rules.service_rules(environment=env, service="s") if r["alert"] == alert)
 
 

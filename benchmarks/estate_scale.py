@@ -29,35 +29,58 @@ import time
 import yaml
 
 BUSINESS_UNITS = ["HMPPS", "LAA", "OPG", "HQ", "HMCTS", "CICA", "Platforms", "Central Digital"]
-STAGES = [("dev", "development", False), ("staging", "staging", False),
-          ("preprod", "preproduction", False), ("prod", "production", True)]
+STAGES = [
+    ("dev", "development", False),
+    ("staging", "staging", False),
+    ("preprod", "preproduction", False),
+    ("prod", "production", True),
+]
 
 
 def generate(root: str, *, environments: int, teams: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     os.makedirs(os.path.join(root, "teams"))
     os.makedirs(os.path.join(root, "environments"))
-    _write(os.path.join(root, "civic.yaml"), {
-        "apiVersion": "civic/v1", "kind": "Platform", "metadata": {"name": "bench"},
-        "spec": {"baseDomain": "localhost", "domains": ["service.justice.gov.uk"],
-                 "businessUnits": BUSINESS_UNITS}})
+    _write(
+        os.path.join(root, "civic.yaml"),
+        {
+            "apiVersion": "civic/v1",
+            "kind": "Platform",
+            "metadata": {"name": "bench"},
+            "spec": {"baseDomain": "localhost", "domains": ["service.justice.gov.uk"], "businessUnits": BUSINESS_UNITS},
+        },
+    )
     team_names = [f"team-{i:04d}" for i in range(teams)]
     for name in team_names:
-        _write(os.path.join(root, "teams", f"{name}.yaml"), {
-            "apiVersion": "civic/v1", "kind": "Team", "metadata": {"name": name},
-            "spec": {"email": f"{name}@justice.gov.uk", "githubTeams": [name],
-                     "channels": [{"name": "alerts", "slack": {"channel": f"#{name}",
-                                                                "webhookUrlSecret": "slack"}}]}})
+        _write(
+            os.path.join(root, "teams", f"{name}.yaml"),
+            {
+                "apiVersion": "civic/v1",
+                "kind": "Team",
+                "metadata": {"name": name},
+                "spec": {
+                    "email": f"{name}@justice.gov.uk",
+                    "githubTeams": [name],
+                    "channels": [{"name": "alerts", "slack": {"channel": f"#{name}", "webhookUrlSecret": "slack"}}],
+                },
+            },
+        )
     for i in range(environments):
         app = f"app-{i // len(STAGES):04d}"
         suffix, stage, production = STAGES[i % len(STAGES)]
         name = f"{app}-{suffix}"
         team = team_names[(i // len(STAGES)) % teams]
         spec = {
-            "team": team, "businessUnit": rng.choice(BUSINESS_UNITS), "application": f"Application {app}",
-            "owner": f"{team}: {team}@justice.gov.uk", "sourceCode": f"https://github.com/moj/{app}",
-            "teamChannel": f"#{team}", "production": production, "environmentName": stage,
-            "reviewAfter": "2027-06-30", "access": [{"team": team}],
+            "team": team,
+            "businessUnit": rng.choice(BUSINESS_UNITS),
+            "application": f"Application {app}",
+            "owner": f"{team}: {team}@justice.gov.uk",
+            "sourceCode": f"https://github.com/moj/{app}",
+            "teamChannel": f"#{team}",
+            "production": production,
+            "environmentName": stage,
+            "reviewAfter": "2027-06-30",
+            "access": [{"team": team}],
             "quota": {"services": 5, "replicas": 10, "cpu": "4", "memory": "8Gi"},
             "backingServices": {"db": {"type": "postgres", "class": "small"}, "cache": {"type": "redis"}},
             "secrets": ["api-key"],
@@ -67,8 +90,10 @@ def generate(root: str, *, environments: int, teams: int, seed: int = 1) -> None
             spec["hosts"] = [f"{app}.service.justice.gov.uk"]
         folder = os.path.join(root, "environments", name)
         os.makedirs(folder)
-        _write(os.path.join(folder, "environment.yaml"), {
-            "apiVersion": "civic/v1", "kind": "Environment", "metadata": {"name": name}, "spec": spec})
+        _write(
+            os.path.join(folder, "environment.yaml"),
+            {"apiVersion": "civic/v1", "kind": "Environment", "metadata": {"name": name}, "spec": spec},
+        )
 
 
 def _write(path: str, value: dict) -> None:
@@ -89,8 +114,13 @@ def civic(*args: str) -> tuple[float, float, str]:
     """Run `civic ARGS` in a new process; return seconds, peak MB of that process, output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", "from civic.cli.main import run; run()", *args],
-                            capture_output=True, text=True, check=False, env={**os.environ, "XDG_CACHE_HOME": CACHE})
+    result = subprocess.run(
+        [sys.executable, "-c", "from civic.cli.main import run; run()", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": CACHE},
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"civic {' '.join(args)} failed:\n{result.stderr}")
@@ -152,8 +182,9 @@ def main() -> None:
         rows.append(("cold validate (new process)", t, mb))
         forget_memo()
         t, mb, out = civic("plan", "--estate", root, "--state", state)
-        assert f"{args.environments} to create" in out.replace(f"{args.environments + args.teams + 1} to create",
-                                                                 f"{args.environments} to create")
+        assert f"{args.environments} to create" in out.replace(
+            f"{args.environments + args.teams + 1} to create", f"{args.environments} to create"
+        )
         rows.append(("cold validate + plan (new process)", t, mb))
         t, mb, _ = civic("apply", "--estate", root, "--state", state)
         rows.append(("apply everything (new process)", t, mb))
@@ -166,8 +197,10 @@ def main() -> None:
         cold, change = in_process(root, state)
         rows.append(("civic up, first look at a commit (in process)", cold, None))
         rows.append(("civic up, one change committed: applied (in process)", change, None))
-        print(f"estate: {args.environments} environments, {args.teams} teams; store: "
-              f"{'SQLite' if not args.state else args.state.split(':')[0]}; python {sys.version.split()[0]}")
+        print(
+            f"estate: {args.environments} environments, {args.teams} teams; store: "
+            f"{'SQLite' if not args.state else args.state.split(':')[0]}; python {sys.version.split()[0]}"
+        )
         print(f"{'measure':52} {'seconds':>8} {'peak MB':>8}")
         for name, seconds, peak in rows:
             print(f"{name:52} {seconds:8.3f} {'-' if peak is None else round(peak):>8}")

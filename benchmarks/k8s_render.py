@@ -25,14 +25,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "kubernetes"))
 
-import fakecluster  # noqa: E402  (the FAKE API server)
+import fakecluster
 
-from civic import policy  # noqa: E402
-from civic.backends import base  # noqa: E402
-from civic.backends.kubernetes import admission, cluster, inputs, rendering, targets, validation  # noqa: E402
-from civic.backends.kubernetes import client as client_mod  # noqa: E402
-from civic.spec import estate as estate_mod  # noqa: E402
-from civic.spec import models  # noqa: E402
+from civic import policy
+from civic.backends import base
+from civic.backends.kubernetes import admission, cluster, inputs, rendering, targets, validation
+from civic.backends.kubernetes import client as client_mod
+from civic.spec import estate as estate_mod
+from civic.spec import models
 
 TARGET = models.Cluster(name="bench", base_domain="apps.example.gov.uk")
 ESTATE = os.path.join(ROOT, "examples", "estate")
@@ -48,10 +48,15 @@ def desired_states(count: int) -> list[base.DesiredEnvironment]:
     for i in range(count):
         name = f"env-{i:04d}"
         env = template.model_copy(update={"metadata": template.metadata.model_copy(update={"name": name})})
-        revisions = tuple(base.ServiceRevision(environment=name, name=s.metadata.name, revision=1, spec=s.spec)
-                          for s in (web, worker, api))
-        out.append(base.DesiredEnvironment(name, estate.platform, env, revisions,
-                                           teams={"laa-apply": estate.teams["laa-apply"]}))
+        revisions = tuple(
+            base.ServiceRevision(environment=name, name=s.metadata.name, revision=1, spec=s.spec)
+            for s in (web, worker, api)
+        )
+        out.append(
+            base.DesiredEnvironment(
+                name, estate.platform, env, revisions, teams={"laa-apply": estate.teams["laa-apply"]}
+            )
+        )
     return out
 
 
@@ -60,12 +65,18 @@ def seed(fake: fakecluster.FakeCluster, renders: list[rendering.Rendered]) -> No
     for rendered in renders:
         for obj in rendered.objects():
             meta = obj["metadata"]
-            fake.apply((obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]), obj,
-                       manager="civic", force=True, dry_run=False)
+            fake.apply(
+                (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]),
+                obj,
+                manager="civic",
+                force=True,
+                dry_run=False,
+            )
 
 
-async def apply_all(fake: fakecluster.FakeCluster, kubeconfig: str, renders: list[rendering.Rendered],
-                    policies: admission.Admission) -> tuple[int, float, list[cluster.Report]]:
+async def apply_all(
+    fake: fakecluster.FakeCluster, kubeconfig: str, renders: list[rendering.Rendered], policies: admission.Admission
+) -> tuple[int, float, list[cluster.Report]]:
     api = client_mod.Client.from_kubeconfig(kubeconfig)
     start = time.perf_counter()
     try:
@@ -90,10 +101,14 @@ def main() -> None:
     start = time.perf_counter()
     wrong = validation.check_all(objects, versions)
     validate_s = time.perf_counter() - start
-    print(f"render: {len(renders)} environments x 3 services = {len(objects)} objects in {render_s:.2f} s "
-          f"({len(objects) / render_s:,.0f} objects/s)")
-    print(f"validate: {len(objects) * len(versions)} validations (strict, Kubernetes {', '.join(versions)}) "
-          f"in {validate_s:.2f} s ({len(objects) * len(versions) / validate_s:,.0f}/s); problems: {len(wrong)}")
+    print(
+        f"render: {len(renders)} environments x 3 services = {len(objects)} objects in {render_s:.2f} s "
+        f"({len(objects) / render_s:,.0f} objects/s)"
+    )
+    print(
+        f"validate: {len(objects) * len(versions)} validations (strict, Kubernetes {', '.join(versions)}) "
+        f"in {validate_s:.2f} s ({len(objects) * len(versions) / validate_s:,.0f}/s); problems: {len(wrong)}"
+    )
     print(f"render + validate: {render_s + validate_s:.2f} s")
 
     policies = admission.render(policy.policy_set(estate_mod.load(ESTATE)), TARGET)
@@ -108,20 +123,32 @@ def main() -> None:
             for changed in (0, 1, 10):
                 for i in range(changed):
                     env = states[i].environment
-                    bumped = env.model_copy(update={"spec": env.spec.model_copy(update={
-                        "variables": env.spec.variables | {"BUMP": str(time.time())}})})
+                    bumped = env.model_copy(
+                        update={
+                            "spec": env.spec.model_copy(
+                                update={"variables": env.spec.variables | {"BUMP": str(time.time())}}
+                            )
+                        }
+                    )
                     renders[i] = rendering.render(
-                        base.DesiredEnvironment(states[i].name, states[i].platform, bumped, states[i].services,
-                                                teams=states[i].teams), TARGET)
+                        base.DesiredEnvironment(
+                            states[i].name, states[i].platform, bumped, states[i].services, teams=states[i].teams
+                        ),
+                        TARGET,
+                    )
                 requests, seconds, reports = asyncio.run(apply_all(fake, kubeconfig, renders, policies))
                 applied = sum(1 for r in reports if not r.skipped and not r.platform)
-                print(f"apply with {changed:>2} changed environment(s) of {len(renders)} and "
-                      f"{len(policies.objects)} unchanged admission objects: {requests} API requests "
-                      f"({applied} environment(s) applied, {seconds:.2f} s)")
+                print(
+                    f"apply with {changed:>2} changed environment(s) of {len(renders)} and "
+                    f"{len(policies.objects)} unchanged admission objects: {requests} API requests "
+                    f"({applied} environment(s) applied, {seconds:.2f} s)"
+                )
             fewer = admission.Admission(policies.objects[2:], policies.skipped)  # one policy turned off
             requests, seconds, _ = asyncio.run(apply_all(fake, kubeconfig, renders, fewer))
-            print(f"apply with one admission policy turned off ({len(fewer.objects)} admission objects left): "
-                  f"{requests} API requests ({seconds:.2f} s)")
+            print(
+                f"apply with one admission policy turned off ({len(fewer.objects)} admission objects left): "
+                f"{requests} API requests ({seconds:.2f} s)"
+            )
     finally:
         fake.stop()
 

@@ -30,13 +30,17 @@ TODAY = datetime.date.today()
 def evaluations_per_second(seconds: float = 1.0) -> tuple[float, int]:
     loaded = estate.load(EXAMPLE)
     env = loaded.environments["laa-apply-production"]
-    service = models.Service.model_validate({
-        "apiVersion": "civic/v1", "kind": "Service", "metadata": {"name": "web"},
-        "spec": {"run": {"command": ["web"]}, "replicas": 2, "readiness": {"path": "/healthz"}}})
+    service = models.Service.model_validate(
+        {
+            "apiVersion": "civic/v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"run": {"command": ["web"]}, "replicas": 2, "readiness": {"path": "/healthz"}},
+        }
+    )
     subject = subjects.from_model(service, environment=env)
     platform = subjects.full(loaded.platform)
-    context = expressions.Context({**subjects.platform_variables(platform),
-                                   **subjects.variables(subject, platform)})
+    context = expressions.Context({**subjects.platform_variables(platform), **subjects.variables(subject, platform)})
     chosen = next(p for p in library.BUILTIN if p.name == "production-replicas")
     program = expressions.compile_(chosen.expression)
     n, start = 0, time.perf_counter()
@@ -64,17 +68,18 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     rate, n = evaluations_per_second()
-    print(f"evaluations: {rate:,.0f} per second on one core ({n:,} evaluations of "
-          "production-replicas, compiled once)")
+    print(f"evaluations: {rate:,.0f} per second on one core ({n:,} evaluations of production-replicas, compiled once)")
     specs = generated_specs(args.environments)
     chosen = policy.policy_set(estate.load(EXAMPLE))
     start = time.perf_counter()
     report = policy.audit(specs, policies=chosen, today=TODAY)
     took = time.perf_counter() - start
     c = report.counts()
-    print(f"audit: {len(specs):,} objects ({args.environments:,} generated environments) judged by "
-          f"{c['policies']} policies in {took:.3f} s: {c['verdicts']:,} verdicts, {c['denied']} denied, "
-          f"{c['warnings']} warnings; {c['verdicts'] / took:,.0f} verdicts/s")
+    print(
+        f"audit: {len(specs):,} objects ({args.environments:,} generated environments) judged by "
+        f"{c['policies']} policies in {took:.3f} s: {c['verdicts']:,} verdicts, {c['denied']} denied, "
+        f"{c['warnings']} warnings; {c['verdicts'] / took:,.0f} verdicts/s"
+    )
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores on the machine")
 
 

@@ -46,6 +46,7 @@ def cli(capsys, monkeypatch):
     def invoke(*args: str, stdin: str | None = None) -> Result:
         if stdin is not None:
             import io
+
             monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         code = main.run(list(args))
         captured = capsys.readouterr()
@@ -57,6 +58,7 @@ def cli(capsys, monkeypatch):
 def _postgres_available() -> bool:
     try:
         import psycopg
+
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3):
             return True
     except Exception:  # noqa: BLE001 - any failure means "not available"
@@ -70,6 +72,7 @@ def postgres_url() -> Iterator[str]:
     In CI the server must be there: a missing server fails the test rather than skipping it.
     """
     import psycopg
+
     if not _postgres_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432, and CI needs it")
@@ -96,7 +99,7 @@ class WebhookReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 outer.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)

@@ -27,12 +27,15 @@ def _contracts() -> list[dict]:
 def test_every_package_of_civic_has_a_layer():
     layers = next(c for c in _contracts() if c["type"] == "layers")["layers"]
     named = {m.split(".")[1] for layer in layers for m in re.findall(r"civic\.[\w.]+", layer)}
-    present = {name.removesuffix(".py") for name in os.listdir(SRC)
-               if (name.endswith(".py") and name != "__init__.py")
-               or os.path.isfile(os.path.join(SRC, name, "__init__.py"))}
+    present = {
+        name.removesuffix(".py")
+        for name in os.listdir(SRC)
+        if (name.endswith(".py") and name != "__init__.py") or os.path.isfile(os.path.join(SRC, name, "__init__.py"))
+    }
     assert present - named == set(), (
         f"{sorted(present - named)} have no layer: add them to [tool.importlinter] in pyproject.toml "
-        "and to docs/architecture.md")
+        "and to docs/architecture.md"
+    )
 
 
 def test_no_module_is_imported_by_a_name_in_a_string():
@@ -44,8 +47,13 @@ def test_no_module_is_imported_by_a_name_in_a_string():
             with open(path, encoding="utf-8") as f:
                 tree = ast.parse(f.read(), filename=path)
             for node in ast.walk(tree):
-                if (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-                        and isinstance(node.args[0].value, str) and node.args[0].value.startswith("civic.")
-                        and ast.unparse(node.func).split(".")[-1] in ("import_module", "lazy", "__import__")):
+                if (
+                    isinstance(node, ast.Call)
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                    and node.args[0].value.startswith("civic.")
+                    and ast.unparse(node.func).split(".")[-1] in ("import_module", "lazy", "__import__")
+                ):
                     wrong.append(f"{os.path.relpath(path, ROOT)}:{node.lineno}: {ast.unparse(node)}")
     assert not wrong, "\n".join(wrong)

@@ -35,8 +35,7 @@ class Traffic:
     def wait_for(self, count: int, timeout: float = 30.0) -> None:
         """Until ``count`` requests have been answered (fails after ``timeout`` seconds)."""
         try:
-            deadlines.poll(lambda: self.ok >= count, timeout=timeout, interval=0.01,
-                           what=f"{count} requests answered")
+            deadlines.poll(lambda: self.ok >= count, timeout=timeout, interval=0.01, what=f"{count} requests answered")
         except deadlines.Timeout as e:
             raise AssertionError(f"only {self.ok} of {count} requests answered") from e
 
@@ -44,6 +43,6 @@ class Traffic:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self._stop.set()
         self.thread.join(10)

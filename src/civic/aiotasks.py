@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("civic")
 
 
-def guarded(name: str, factory: Callable[[], Awaitable[None]], *, restart: float | None = 1.0,
-            eternal: bool = True) -> asyncio.Task:
+def guarded(
+    name: str, factory: Callable[[], Awaitable[None]], *, restart: float | None = 1.0, eternal: bool = True
+) -> asyncio.Task:
     """Run ``factory()`` as a task named ``name``; log and (optionally) restart on failure."""
 
     async def guard() -> None:

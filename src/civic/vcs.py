@@ -38,11 +38,13 @@ def head(root: str) -> str | None:
 def files_at(root: str, commit: str, *, pick: Callable[[list[str]], list[str]]) -> dict[str, bytes | None]:
     """The files ``pick`` chooses among those under ``root`` in ``commit`` (paths relative
     to ``root``), read in one ``git cat-file --batch``; None for a path the commit lacks."""
-    listing = subprocess.run(["git", "-C", root, "ls-tree", "-r", "-z", commit, "--", "."],
-                             capture_output=True, check=False)
+    listing = subprocess.run(
+        ["git", "-C", root, "ls-tree", "-r", "-z", commit, "--", "."], capture_output=True, check=False
+    )
     if listing.returncode != 0:
-        raise UsageError(f"git cannot list commit {commit[:12]} of {root}: "
-                         f"{listing.stderr.decode(errors='replace').strip()}")
+        raise UsageError(
+            f"git cannot list commit {commit[:12]} of {root}: {listing.stderr.decode(errors='replace').strip()}"
+        )
     entries = []
     for item in listing.stdout.split(b"\0"):
         if item:
@@ -53,14 +55,18 @@ def files_at(root: str, commit: str, *, pick: Callable[[list[str]], list[str]]) 
     blobs = dict(entries)
     wanted = pick(list(blobs))
     entries = [(path, blobs[path]) for path in wanted if path in blobs]
-    batch = subprocess.run(["git", "-C", root, "cat-file", "--batch"], capture_output=True, check=False,
-                           input=b"".join(blob.encode() + b"\n" for _, blob in entries))
+    batch = subprocess.run(
+        ["git", "-C", root, "cat-file", "--batch"],
+        capture_output=True,
+        check=False,
+        input=b"".join(blob.encode() + b"\n" for _, blob in entries),
+    )
     out: dict[str, bytes | None] = dict.fromkeys(wanted)
     data, at = batch.stdout, 0
     for path, _ in entries:
         header_end = data.index(b"\n", at)
         size = int(data[at:header_end].split()[2])
-        out[path] = data[header_end + 1:header_end + 1 + size]
+        out[path] = data[header_end + 1 : header_end + 1 + size]
         at = header_end + 1 + size + 1
     return out
 
@@ -73,8 +79,10 @@ def changed_keys(root: str, ref: str) -> set[Key]:
         raise UsageError("--changed-since needs git, which is not installed.") from e
     if result.returncode != 0:
         reason = result.stderr.strip().splitlines()[0] if result.stderr.strip() else "unknown"
-        raise UsageError(f"--changed-since '{ref}': git cannot compare with it ({reason}); give "
-                         "a commit, branch or tag of the estate repository.")
+        raise UsageError(
+            f"--changed-since '{ref}': git cannot compare with it ({reason}); give "
+            "a commit, branch or tag of the estate repository."
+        )
     untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--", ".").stdout
     return {k for k in map(key_for_path, result.stdout.split() + untracked.split()) if k}
 

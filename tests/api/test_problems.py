@@ -16,8 +16,13 @@ import civic
 from civic import errors
 from civic.api import problems
 
-SAMPLE_ARGUMENTS = {"message": "something went wrong", "delay": 1.5, "fields": ["spec.replicas"],
-                    "what": "the rollout", "timeout": 2.0}
+SAMPLE_ARGUMENTS = {
+    "message": "something went wrong",
+    "delay": 1.5,
+    "fields": ["spec.replicas"],
+    "what": "the rollout",
+    "timeout": 2.0,
+}
 
 
 def _error_classes() -> list[type[errors.CivicError]]:
@@ -40,8 +45,17 @@ CLASSES = _error_classes()
 
 def sample(cls: type[errors.CivicError]) -> errors.CivicError:
     if issubclass(cls, errors.SpecError):
-        return cls([errors.Problem("environments/shop-dev/environment.yaml", 14, 5, "spec.port",
-                                   "must be between 1 and 65535, got 70000.")])
+        return cls(
+            [
+                errors.Problem(
+                    "environments/shop-dev/environment.yaml",
+                    14,
+                    5,
+                    "spec.port",
+                    "must be between 1 and 65535, got 70000.",
+                )
+            ]
+        )
     params = inspect.signature(cls).parameters.values()
     missing = [p.name for p in params if p.name not in SAMPLE_ARGUMENTS and p.default is p.empty]
     assert not missing, f"{cls.__name__} needs {missing}: add sample values to SAMPLE_ARGUMENTS"
@@ -72,7 +86,8 @@ def test_every_error_class_is_drawn_in_the_tree_under_its_own_base():
         assert places, f"{cls.__name__} ({cls.__module__}) is not drawn in the tree of civic/errors.py"
         for parent, _line in places:
             assert parent is None or parent in ids(list(cls.__bases__)), (
-                f"{cls.__name__} is drawn under {parent}, but its bases are {ids(list(cls.__bases__))}")
+                f"{cls.__name__} is drawn under {parent}, but its bases are {ids(list(cls.__bases__))}"
+            )
         if cls.__module__ != "civic.errors":
             where = cls.__module__.removeprefix("civic.").replace(".", "/") + ".py"
             assert any(where in line for _, line in places), f"the tree should say {cls.__name__} is in {where}"
@@ -81,13 +96,16 @@ def test_every_error_class_is_drawn_in_the_tree_under_its_own_base():
 @pytest.mark.parametrize("cls", CLASSES[1:], ids=ids(CLASSES[1:]))
 def test_every_error_class_has_a_status_of_its_own_line(cls):
     assert any(c in problems.STATUS for c in cls.__mro__ if c is not errors.CivicError), (
-        f"{cls.__name__} gets the status of a bare CivicError: place it in the tree (errors.py) or in "
-        "problems.STATUS")
+        f"{cls.__name__} gets the status of a bare CivicError: place it in the tree (errors.py) or in problems.STATUS"
+    )
     assert 400 <= problems.status_of(sample(cls)) < 600
 
 
-@pytest.mark.parametrize("cls", [c for c in CLASSES if issubclass(c, errors.BackendError)],
-                         ids=ids([c for c in CLASSES if issubclass(c, errors.BackendError)]))
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in CLASSES if issubclass(c, errors.BackendError)],
+    ids=ids([c for c in CLASSES if issubclass(c, errors.BackendError)]),
+)
 def test_a_backend_error_is_the_servers_side_or_a_conflict(cls):
     status = problems.status_of(sample(cls))
     assert status == 409 or status >= 500, f"{cls.__name__} is a {status}: that blames the request"
@@ -131,6 +149,13 @@ def test_temporary_and_permanent_errors_show_their_fields_and_keep_their_exit_co
     assert issubclass(errors.StoreError, errors.TemporaryError)
     assert issubclass(errors.SpecError, errors.PermanentError)
     assert issubclass(errors.PolicyDenied, errors.PermanentError)
-    codes = {errors.NotFound: 4, errors.UsageError: 2, errors.LockTimeout: 3, errors.SpecError: 1,
-             errors.BackendError: 1, errors.TemporaryError: 1, errors.PermanentError: 1}
+    codes = {
+        errors.NotFound: 4,
+        errors.UsageError: 2,
+        errors.LockTimeout: 3,
+        errors.SpecError: 1,
+        errors.BackendError: 1,
+        errors.TemporaryError: 1,
+        errors.PermanentError: 1,
+    }
     assert {cls: cls.exit_code for cls in codes} == codes

@@ -20,10 +20,25 @@ def test_init_creates_a_valid_estate_and_refuses_to_overwrite(cli, tmp_path):
         assert ".civic/" in f.read()
 
 
-ANSWERS = ["--name", "laa-apply-test", "--team", "laa-apply", "--business-unit", "LAA",
-           "--application", "Apply", "--owner", "Apply: apply@justice.gov.uk",
-           "--source-code", "https://github.com/ministryofjustice/apply", "--team-channel", "#apply",
-           "--not-production", "--environment-name", "test"]
+ANSWERS = [
+    "--name",
+    "laa-apply-test",
+    "--team",
+    "laa-apply",
+    "--business-unit",
+    "LAA",
+    "--application",
+    "Apply",
+    "--owner",
+    "Apply: apply@justice.gov.uk",
+    "--source-code",
+    "https://github.com/ministryofjustice/apply",
+    "--team-channel",
+    "#apply",
+    "--not-production",
+    "--environment-name",
+    "test",
+]
 
 
 def test_env_create_with_flags_writes_a_valid_environment(cli, estate_dir):
@@ -41,10 +56,21 @@ def test_env_create_with_flags_writes_a_valid_environment(cli, estate_dir):
 
 def test_env_create_from_answers_file(cli, estate_dir, tmp_path):
     answers = tmp_path / "answers.yaml"
-    answers.write_text(yaml.safe_dump({
-        "name": "opg-lpa-staging", "team": "opg-lpa", "businessUnit": "OPG", "application": "LPA",
-        "owner": "OPG: opg@justice.gov.uk", "sourceCode": "https://github.com/ministryofjustice/opg-lpa",
-        "teamChannel": "#opg", "production": "no", "environmentName": "staging"}))
+    answers.write_text(
+        yaml.safe_dump(
+            {
+                "name": "opg-lpa-staging",
+                "team": "opg-lpa",
+                "businessUnit": "OPG",
+                "application": "LPA",
+                "owner": "OPG: opg@justice.gov.uk",
+                "sourceCode": "https://github.com/ministryofjustice/opg-lpa",
+                "teamChannel": "#opg",
+                "production": "no",
+                "environmentName": "staging",
+            }
+        )
+    )
     result = cli("env", "create", "--estate", estate_dir, "--answers-file", str(answers))
     assert result.code == 0, result.err
     assert os.path.exists(os.path.join(estate_dir, "environments", "opg-lpa-staging", "environment.yaml"))

@@ -47,8 +47,12 @@ def test_env_create_asks_each_question_on_a_terminal(estate_dir):
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from civic.cli.main import run; run()", "env", "create", "--estate", estate_dir],
-        stdin=follower, stdout=follower, stderr=follower, close_fds=True,
-        env={**os.environ, "COLUMNS": "200", "TERM": "dumb"})
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+        env={**os.environ, "COLUMNS": "200", "TERM": "dumb"},
+    )
     os.close(follower)
     try:
         for prompt, answer in ANSWERS:

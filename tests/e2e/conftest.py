@@ -41,15 +41,39 @@ class Civic:
         self.offset = len(self.output()) if os.path.exists(self.log) else 0
         if monitoring:
             self.monitoring_ports = [replicas.free_port() for _ in range(3)]
-            extra = ("--prometheus-port", str(self.monitoring_ports[0]), "--alertmanager-port",
-                     str(self.monitoring_ports[1]), "--pushgateway-port", str(self.monitoring_ports[2]), *extra)
+            extra = (
+                "--prometheus-port",
+                str(self.monitoring_ports[0]),
+                "--alertmanager-port",
+                str(self.monitoring_ports[1]),
+                "--pushgateway-port",
+                str(self.monitoring_ports[2]),
+                *extra,
+            )
         else:
             extra = ("--no-monitoring", *extra)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "civic", "up", "--estate", self.estate, "--port", str(self.port),
-                 "--api-port", str(self.api_port), "--stats-port", str(self.stats_port), *extra],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "civic",
+                    "up",
+                    "--estate",
+                    self.estate,
+                    "--port",
+                    str(self.port),
+                    "--api-port",
+                    str(self.api_port),
+                    "--stats-port",
+                    str(self.stats_port),
+                    *extra,
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         def started() -> bool:
             assert self.proc.poll() is None, f"civic up exited: {self.output()}"
@@ -62,16 +86,20 @@ class Civic:
 
     def output(self) -> str:
         with open(self.log, errors="replace") as f:
-            return f.read()[getattr(self, "offset", 0):]
+            return f.read()[getattr(self, "offset", 0) :]
 
     def civic(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
         env = dict(self.env, CIVIC_TOKEN=token) if token else self.env
-        return subprocess.run([sys.executable, "-m", "civic", *args], env=env, text=True,
-                              capture_output=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "civic", *args], env=env, text=True, capture_output=True, timeout=120
+        )
 
     def client(self, service: str, env: str = ENV) -> httpx.Client:
-        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10,
-                            headers={"Host": f"{service}.{env}.localhost:{self.port}"})
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}",
+            timeout=10,
+            headers={"Host": f"{service}.{env}.localhost:{self.port}"},
+        )
 
     def wait_ready(self, service: str, ready: int, env: str = ENV) -> None:
         rows: list[dict] = []
@@ -99,8 +127,9 @@ class Civic:
             except subprocess.TimeoutExpired:  # the API stopped but the process did not exit
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-                sys.stderr.write(f"civic up had to be killed 60 s after 'civic down'; its log ends:\n"
-                                 f"{self.output()[-2000:]}\n")
+                sys.stderr.write(
+                    f"civic up had to be killed 60 s after 'civic down'; its log ends:\n{self.output()[-2000:]}\n"
+                )
             assert result.returncode == 0, result.stderr
         self._kill_leftovers()
 
@@ -111,8 +140,9 @@ class Civic:
                 processes.signal_group(processes.Handle(record.pid, record.start_time), signal.SIGKILL)
         finally:
             store.close()
-        dataplane = haproxy.DataPlane(haproxy.Settings(self.port, self.stats_port,
-                                                       os.path.join(self.estate, ".civic", "run")))
+        dataplane = haproxy.DataPlane(
+            haproxy.Settings(self.port, self.stats_port, os.path.join(self.estate, ".civic", "run"))
+        )
         if dataplane.adopt():
             dataplane.stop()
 

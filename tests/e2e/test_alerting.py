@@ -17,7 +17,9 @@ import httpx
 
 from civic import deadlines
 
-WEBAPP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends", "local", "apps", "webapp.py")
+WEBAPP = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends", "local", "apps", "webapp.py"
+)
 ENV = "laa-apply-production"
 SERVICE = f"""apiVersion: civic/v1
 kind: Service
@@ -42,9 +44,24 @@ def _traffic(civic, stop: threading.Event) -> None:
 
 
 def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_path, webhook_receiver):
-    secret = subprocess.run([sys.executable, "-m", "civic", "secret", "set", "laa-apply", "apply-slack-webhook",
-                             "--team", "--estate", civic.estate], input=webhook_receiver.url, text=True,
-                            capture_output=True, env=civic.env)
+    secret = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "civic",
+            "secret",
+            "set",
+            "laa-apply",
+            "apply-slack-webhook",
+            "--team",
+            "--estate",
+            civic.estate,
+        ],
+        input=webhook_receiver.url,
+        text=True,
+        capture_output=True,
+        env=civic.env,
+    )
     assert secret.returncode == 0, secret.stderr
     civic.up(monitoring=True)
     assert "Monitoring: Prometheus http://127.0.0.1:" in civic.output()

@@ -45,11 +45,11 @@ def test_deploy_scale_rollback_and_a_bad_revision_rolled_back_by_itself(civic, t
     assert deployed.returncode == 0, deployed.stderr
     assert f"site revision 1: http://site.{ENV}.localhost:{civic.port}/" in deployed.stdout
     assert civic.civic("scale", f"{ENV}/site", "2").returncode == 0
-    bad = civic.civic("deploy", ENV, "-f", SITE, "--set", "readiness.path=/missing",
-                      "--set", "rollout.progressDeadlineSeconds=2")
+    bad = civic.civic(
+        "deploy", ENV, "-f", SITE, "--set", "readiness.path=/missing", "--set", "rollout.progressDeadlineSeconds=2"
+    )
     assert bad.returncode == 1
-    assert "revision 2 of opg-lpa-dev/site failed: revision 2 did not become ready within 2 s: " \
-           "replica" in bad.stderr
+    assert "revision 2 of opg-lpa-dev/site failed: revision 2 did not become ready within 2 s: replica" in bad.stderr
     assert "GET /missing returned 404; rolled back to revision 1." in bad.stderr
     row = services(civic)["site"]
     assert (row["revision"], row["ready"], row["desired"], row["health"]) == (1, 2, 2, "healthy")
@@ -72,8 +72,10 @@ def test_a_bad_service_file_is_refused_with_its_position(civic, tmp_path):
     spec.write_text(_text(SITE).replace("replicas: 1", "replicas: 1\n  env: {DB: '${services.db.url}'}"))
     result = civic.civic("deploy", ENV, "-f", str(spec))
     assert result.returncode == 1
-    assert "spec.env.DB: '${services.db.url}' names backing service 'db', which the environment does " \
-           "not have" in result.stderr
+    assert (
+        "spec.env.DB: '${services.db.url}' names backing service 'db', which the environment does "
+        "not have" in result.stderr
+    )
 
 
 def test_a_team_token_acts_on_its_own_environments_only(civic):
@@ -84,8 +86,9 @@ def test_a_team_token_acts_on_its_own_environments_only(civic):
     assert civic.civic("deploy", ENV, "-f", SITE, token=token).returncode == 0
     refused = civic.civic("deploy", "laa-apply-dev", "-f", SITE, token=token)
     assert refused.returncode == 1
-    assert "this token acts for team 'opg-lpa'; environment 'laa-apply-dev' belongs to team " \
-           "'laa-apply'" in refused.stderr
+    assert (
+        "this token acts for team 'opg-lpa'; environment 'laa-apply-dev' belongs to team 'laa-apply'" in refused.stderr
+    )
     assert civic.civic("token", "create", "--team", "laa-apply", token=token).returncode == 1
     assert civic.civic("services", token="civic_not-a-token").returncode == 1
 

@@ -22,8 +22,12 @@ DEV = os.path.join("environments", "laa-apply-dev", "environment.yaml")
 
 
 def git(estate: str, *args: str) -> str:
-    result = subprocess.run(["git", "-C", estate, "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["git", "-C", estate, "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stdout.strip()
 
 
@@ -48,13 +52,13 @@ def estate_status(civic) -> dict:
     return json.loads(result.stdout)["estate"]
 
 
-def applied(civic, commit_id: str) -> dict | None:  # noqa: ANN001
+def applied(civic, commit_id: str) -> dict | None:
     """The sync's status once ``commit_id`` is applied with no error; else None."""
     found = estate_status(civic)
     return found if found["revision"] == commit_id and not found["error"] else None
 
 
-def refused(civic) -> dict | None:  # noqa: ANN001
+def refused(civic) -> dict | None:
     """The sync's status once it reports that the estate is not applied; else None."""
     found = estate_status(civic)
     return found if found["error"] else None

@@ -22,8 +22,10 @@ CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "moj-environmen
 @pytest.fixture(scope="session")
 def corpus() -> str:
     if not os.path.isdir(os.path.join(CORPUS, "namespaces")):
-        pytest.fail(f"the MoJ corpus is missing at {CORPUS}; the importer's tests need it "
-                    "(see ../shared/corpus/moj-environments/README.md)")
+        pytest.fail(
+            f"the MoJ corpus is missing at {CORPUS}; the importer's tests need it "
+            "(see ../shared/corpus/moj-environments/README.md)"
+        )
     return CORPUS
 
 

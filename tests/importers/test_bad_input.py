@@ -59,8 +59,10 @@ def test_an_environment_that_cannot_validate_is_left_out_with_the_exact_problem(
     report, texts = fixture_import
     result = _result(report, "prod-no-channel")
     assert not result.imported
-    assert ("environments/prod-no-channel/environment.yaml:9:1: spec.teamChannel: a production "
-            "environment needs 'teamChannel'") in result.why
+    assert (
+        "environments/prod-no-channel/environment.yaml:9:1: spec.teamChannel: a production "
+        "environment needs 'teamChannel'"
+    ) in result.why
     assert "civic.yaml" in texts and "environments/prod-no-channel/environment.yaml" not in texts
 
 
@@ -72,10 +74,14 @@ def test_values_are_normalised_and_each_rewrite_reported(fixture_import):
     assert str(env["reviewAfter"]) == "2027-01-31"
     assert env["hosts"] == ["apply-dev.service.justice.gov.uk"]
     seen = {(n.kind, str(n.original), str(n.value)) for n in report.normalisations if n.namespace == "apply-dev"}
-    assert {("environment-name", "Dev", "development"), ("production", "no", "False"),
-            ("business-unit", "laa", "LAA"), ("review-after", "31/01/2027", "2027-01-31"),
-            ("team-name", "LAA-Apply", "laa-apply"),
-            ("hostname", "Apply-Dev.Service.Justice.gov.uk", "apply-dev.service.justice.gov.uk")} <= seen
+    assert {
+        ("environment-name", "Dev", "development"),
+        ("production", "no", "False"),
+        ("business-unit", "laa", "LAA"),
+        ("review-after", "31/01/2027", "2027-01-31"),
+        ("team-name", "LAA-Apply", "laa-apply"),
+        ("hostname", "Apply-Dev.Service.Justice.gov.uk", "apply-dev.service.justice.gov.uk"),
+    } <= seen
 
 
 def test_backing_services_and_network_intent_from_the_fixture(fixture_import):
@@ -92,10 +98,16 @@ def test_backing_services_and_network_intent_from_the_fixture(fixture_import):
     assert env["quota"] == {"replicas": 20, "cpu": "4", "memory": "8Gi"}
     assert env["access"] == [{"team": "laa-apply"}, {"team": "laa-readers", "role": "view"}]
     reasons = {(e.file, e.reason) for e in _entries(report, "apply-dev") if e.outcome == "skipped"}
-    assert reasons >= {("resources/irsa.tf", "unmapped-module"), ("resources/rds.tf", "unsupported-engine"),
-                       ("resources/rds.tf", "terraform-resource"), ("resources/broken.tf", "parse-error"),
-                       ("04-networkpolicy.yaml", "outside-import"), ("05-certificate.yaml", "duplicate"),
-                       ("01-rbac.yaml", "non-team-subject"), ("03-resourcequota.yaml", "no-equivalent")}
+    assert reasons >= {
+        ("resources/irsa.tf", "unmapped-module"),
+        ("resources/rds.tf", "unsupported-engine"),
+        ("resources/rds.tf", "terraform-resource"),
+        ("resources/broken.tf", "parse-error"),
+        ("04-networkpolicy.yaml", "outside-import"),
+        ("05-certificate.yaml", "duplicate"),
+        ("01-rbac.yaml", "non-team-subject"),
+        ("03-resourcequota.yaml", "no-equivalent"),
+    }
 
 
 def test_github_teams_that_collide_become_one_team_and_are_reported(fixture_import):

@@ -79,13 +79,17 @@ def test_contact_moj_production_maps_its_source_values(corpus_import, corpus):
     assert spec["team"] == "central-digital-product-team"
     assert spec["access"] == [{"team": "central-digital-product-team"}]
     assert spec["quota"] == {"replicas": 50}
-    assert spec["limits"] == {"defaultCpu": "1000m", "defaultMemory": "1000Mi",
-                              "defaultRequestCpu": "10m", "defaultRequestMemory": "100Mi"}
+    assert spec["limits"] == {
+        "defaultCpu": "1000m",
+        "defaultMemory": "1000Mi",
+        "defaultRequestCpu": "10m",
+        "defaultRequestMemory": "100Mi",
+    }
     assert spec["network"] == {"allowIngress": True}
-    assert spec["hosts"] == ["contact-moj.service.justice.gov.uk",
-                             "duplicate.contact-moj.service.justice.gov.uk"]
-    assert spec["scrape"] == [{"name": "contact-moj", "port": "metrics",
-                               "selector": {"app": "contact-moj-service"}, "interval": "15s"}]
+    assert spec["hosts"] == ["contact-moj.service.justice.gov.uk", "duplicate.contact-moj.service.justice.gov.uk"]
+    assert spec["scrape"] == [
+        {"name": "contact-moj", "port": "metrics", "selector": {"app": "contact-moj-service"}, "interval": "15s"}
+    ]
     rules = _ns_file(corpus, "contact-moj-production", "09-alerts.yaml")["spec"]["groups"][0]["rules"]
     alerts = {r["alert"]: r for r in spec["alertRules"]}
     assert set(alerts) == {r["alert"] for r in rules if "alert" in r}
@@ -104,8 +108,7 @@ def test_environment_names_and_flags_come_from_the_labels(corpus_import, corpus)
         spec = _env(dest, name)["spec"]
         assert spec["production"] is (labels["cloud-platform.justice.gov.uk/is-production"] == "true")
         raw = labels["cloud-platform.justice.gov.uk/environment-name"]
-        expected = {"dev": "development", "prod": "production", "uat": "test",
-                    "preprod": "preproduction"}.get(raw, raw)
+        expected = {"dev": "development", "prod": "production", "uat": "test", "preprod": "preproduction"}.get(raw, raw)
         assert spec["environmentName"] == expected, name
 
 
@@ -135,14 +138,17 @@ def test_skipped_objects_say_why(corpus_import):
     assert totals["namespacesImported"] == 45
     by_reason = totals["skippedByReason"]
     assert by_reason["dashboard"] == 19  # the 19 grafana_dashboard ConfigMaps
-    assert by_reason["workload"] == 10   # 9 CronJobs and a Deployment
+    assert by_reason["workload"] == 10  # 9 CronJobs and a Deployment
     assert by_reason["recording-rule"] > 0
     for entry in report.entries:
         if entry.outcome == "skipped":
             assert entry.reason and entry.detail, entry
     selector = [e for e in report.entries if e.reason == "selector-policy"]
-    assert {e.namespace for e in selector} == {"cloud-platform-monitoring-alerts",
-                                               "laa-maat-data-api-uat", "token-verification-api-prod"}
+    assert {e.namespace for e in selector} == {
+        "cloud-platform-monitoring-alerts",
+        "laa-maat-data-api-uat",
+        "token-verification-api-prod",
+    }
 
 
 def test_the_written_estate_loads_with_the_platform_vocabulary(corpus_import):
@@ -150,7 +156,8 @@ def test_the_written_estate_loads_with_the_platform_vocabulary(corpus_import):
     loaded = estate.load(dest)
     assert len(loaded.environments) == 45
     assert sorted(loaded.platform.spec.business_units) == sorted(
-        ["CICA", "Central Digital", "HMCTS", "HMPPS", "HQ", "LAA", "OPG", "Platforms"])
+        ["CICA", "Central Digital", "HMCTS", "HMPPS", "HQ", "LAA", "OPG", "Platforms"]
+    )
     assert "service.gov.uk" in loaded.platform.spec.domains or "justice.gov.uk" in loaded.platform.spec.domains
     for env in loaded.environments.values():
         assert env.spec.team in loaded.teams
@@ -163,8 +170,10 @@ def test_a_namespace_that_breaks_a_deny_policy_is_imported_with_a_dated_exceptio
     dest, report = corpus_import
     (exception,) = _env(dest, "grc-dev")["spec"]["policyExceptions"]
     assert exception["policy"] == "production-flag"
-    assert "imported as it was from cloud-platform-environments: spec.production is True but " \
-           "spec.environmentName is 'development'" in exception["reason"]
+    assert (
+        "imported as it was from cloud-platform-environments: spec.production is True but "
+        "spec.environmentName is 'development'" in exception["reason"]
+    )
     found = [n for n in report.normalisations if n.kind == "policy-exception"]
     assert sorted(n.namespace for n in found) == ["grc-dev", "hmpps-accredited-programmes-prod"]
     assert "policyExceptions" not in _env(dest, "contact-moj-production")["spec"]

@@ -36,9 +36,13 @@ def test_every_namespace_is_compared_and_every_difference_is_explained(found):
 def test_limits_pod_quota_and_the_moj_names_come_through_unchanged(found):
     differences, _ = found
     assert not [d for d in differences if d.kind == "LimitRange" or d.what == "hard pods"]
-    unchanged = ("label cloud-platform.justice.gov.uk/is-production", "annotation cloud-platform.justice.gov.uk/"
-                 "business-unit", "annotation cloud-platform.justice.gov.uk/application",
-                 "label pod-security.kubernetes.io/enforce", "label cloud-platform.justice.gov.uk/namespace")
+    unchanged = (
+        "label cloud-platform.justice.gov.uk/is-production",
+        "annotation cloud-platform.justice.gov.uk/business-unit",
+        "annotation cloud-platform.justice.gov.uk/application",
+        "label pod-security.kubernetes.io/enforce",
+        "label cloud-platform.justice.gov.uk/namespace",
+    )
     assert not [d for d in differences if d.what in unchanged]
 
 
@@ -50,13 +54,19 @@ def test_every_explained_difference_is_in_the_docs():
 
 
 def test_a_new_difference_is_caught_and_named():
-    moj = [{"kind": "Namespace", "metadata": {"labels": {"x": "1"}}},
-           {"kind": "LimitRange", "spec": {"limits": [{"type": "Container", "default": {"memory": "1Gi"}}]}},
-           {"kind": "RoleBinding", "roleRef": {"name": "admin"}, "subjects": [{"kind": "Group", "name": "github:a"}]}]
-    civic = [{"kind": "Namespace", "metadata": {"labels": {"x": "1"}}},
-             {"kind": "LimitRange", "spec": {"limits": [{"type": "Container", "default": {"memory": "1024Mi"}}]}},
-             {"kind": "RoleBinding", "roleRef": {"name": "edit"}, "subjects": [{"kind": "Group", "name": "github:a"}]}]
+    moj = [
+        {"kind": "Namespace", "metadata": {"labels": {"x": "1"}}},
+        {"kind": "LimitRange", "spec": {"limits": [{"type": "Container", "default": {"memory": "1Gi"}}]}},
+        {"kind": "RoleBinding", "roleRef": {"name": "admin"}, "subjects": [{"kind": "Group", "name": "github:a"}]},
+    ]
+    civic = [
+        {"kind": "Namespace", "metadata": {"labels": {"x": "1"}}},
+        {"kind": "LimitRange", "spec": {"limits": [{"type": "Container", "default": {"memory": "1024Mi"}}]}},
+        {"kind": "RoleBinding", "roleRef": {"name": "edit"}, "subjects": [{"kind": "Group", "name": "github:a"}]},
+    ]
     found = comparison.compare("ns", moj, civic)
-    assert [str(d) for d in found] == ["ns: RoleBinding subject Group github:a -> admin: MoJ bound, Civic -",
-                                       "ns: RoleBinding subject Group github:a -> edit: MoJ -, Civic bound"]
+    assert [str(d) for d in found] == [
+        "ns: RoleBinding subject Group github:a -> admin: MoJ bound, Civic -",
+        "ns: RoleBinding subject Group github:a -> edit: MoJ -, Civic bound",
+    ]
     assert all(d.category not in comparison.EXPLAINED for d in found)

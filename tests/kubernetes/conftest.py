@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from edits import replace_in
 
 from civic.backends.kubernetes import inputs
@@ -58,6 +57,7 @@ def services():
 
 def _serve(tmp_path, **options) -> Iterator:
     import fakecluster
+
     cluster = fakecluster.FakeCluster(**options)
     url = cluster.start()
     cluster.kubeconfig_path = cluster.kubeconfig(str(tmp_path), url)
@@ -75,7 +75,6 @@ def fake(tmp_path):
 def bare_fake(tmp_path):
     """The FAKE API server without the CRDs (no prometheus-operator, no external-secrets)."""
     yield from _serve(tmp_path, crds=False)
-
 
 
 def _point_at(estate: str, fake, monkeypatch) -> str:

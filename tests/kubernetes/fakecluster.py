@@ -40,21 +40,29 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 
 # (apiVersion, kind, plural, namespaced); the last three are CRDs.
-CORE = [("v1", "Namespace", "namespaces", False), ("v1", "ConfigMap", "configmaps", True),
-        ("v1", "Secret", "secrets", True), ("v1", "Service", "services", True),
-        ("v1", "LimitRange", "limitranges", True), ("v1", "ResourceQuota", "resourcequotas", True),
-        ("apps/v1", "Deployment", "deployments", True),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
-        ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
-        ("networking.k8s.io/v1", "Ingress", "ingresses", True),
-        ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
-        ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True)]
-CRDS = [("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors", True),
-        ("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules", True),
-        ("external-secrets.io/v1", "ExternalSecret", "externalsecrets", True)]
-ADMISSION = [("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
-             ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding",
-              "validatingadmissionpolicybindings", False)]  # v1 since Kubernetes 1.30
+CORE = [
+    ("v1", "Namespace", "namespaces", False),
+    ("v1", "ConfigMap", "configmaps", True),
+    ("v1", "Secret", "secrets", True),
+    ("v1", "Service", "services", True),
+    ("v1", "LimitRange", "limitranges", True),
+    ("v1", "ResourceQuota", "resourcequotas", True),
+    ("apps/v1", "Deployment", "deployments", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
+    ("networking.k8s.io/v1", "Ingress", "ingresses", True),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
+    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True),
+]
+CRDS = [
+    ("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors", True),
+    ("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules", True),
+    ("external-secrets.io/v1", "ExternalSecret", "externalsecrets", True),
+]
+ADMISSION = [
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings", False),
+]  # v1 since Kubernetes 1.30
 SKIP = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
 Path = tuple[str, ...]
 
@@ -91,7 +99,7 @@ def _remove(obj: dict, path: Path) -> None:
             return
         parents.append(obj)
     obj.pop(path[-1], None)
-    for parent, part in zip(reversed(parents[:-1]), reversed(path[:-1])):
+    for parent, part in zip(reversed(parents[:-1]), reversed(path[:-1]), strict=True):
         if parent.get(part) == {}:
             del parent[part]
 
@@ -154,10 +162,17 @@ class FakeCluster:
     def kubeconfig(self, directory: str, url: str) -> str:
         path = os.path.join(directory, "kubeconfig")
         with open(path, "w", encoding="utf-8") as f:
-            yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
-                            "clusters": [{"name": "fake", "cluster": {"server": url}}],
-                            "users": [{"name": "tester", "user": {"token": "fake-token"}}],
-                            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}]}, f)
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": url}}],
+                    "users": [{"name": "tester", "user": {"token": "fake-token"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}],
+                },
+                f,
+            )
         return path
 
     def find(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
@@ -198,14 +213,25 @@ class FakeCluster:
 
     def _stamp(self, key: tuple, obj: dict, before: dict | None) -> None:
         meta = obj["metadata"]
-        strip = lambda o: {k: v for k, v in o.items() if k not in ("metadata", "status")}  # noqa: E731
+
+        def strip(o: dict) -> dict:
+            return {k: v for k, v in o.items() if k not in ("metadata", "status")}
+
         if before is None:
             meta["generation"] = 1
         elif strip(before) != strip(obj):
             meta["generation"] = before["metadata"].get("generation", 1) + 1
         meta["managedFields"] = [
-            {"manager": m, "operation": op, "apiVersion": key[0], "fieldsType": "FieldsV1",
-             "fieldsV1": _fields_v1(paths)} for m, (op, paths) in sorted(self.owners[key].items()) if paths]
+            {
+                "manager": m,
+                "operation": op,
+                "apiVersion": key[0],
+                "fieldsType": "FieldsV1",
+                "fieldsV1": _fields_v1(paths),
+            }
+            for m, (op, paths) in sorted(self.owners[key].items())
+            if paths
+        ]
         meta.pop("resourceVersion", None)
         if before is not None:
             before["metadata"].pop("resourceVersion", None)
@@ -219,19 +245,39 @@ class FakeCluster:
         with self.lock:
             live = self.objects.get(key)
             owners = copy.deepcopy(self.owners.get(key, {}))
-            obj = copy.deepcopy(live) if live else {
-                "apiVersion": key[0], "kind": key[1],
-                "metadata": {"name": key[3], **({"namespace": key[2]} if key[2] else {}),
-                             "uid": f"uid-{next(self._versions)}", "creationTimestamp": "2026-01-01T00:00:00Z"}}
+            obj = (
+                copy.deepcopy(live)
+                if live
+                else {
+                    "apiVersion": key[0],
+                    "kind": key[1],
+                    "metadata": {
+                        "name": key[3],
+                        **({"namespace": key[2]} if key[2] else {}),
+                        "uid": f"uid-{next(self._versions)}",
+                        "creationTimestamp": "2026-01-01T00:00:00Z",
+                    },
+                }
+            )
             applied = {p: v for p, v in leaves(config).items() if p not in SKIP}
-            conflicts = [(other, p) for p, v in applied.items() for other, (_, paths) in owners.items()
-                         if other != manager and any(_related(p, q) for q in paths) and _get(obj, p) != v]
+            conflicts = [
+                (other, p)
+                for p, v in applied.items()
+                for other, (_, paths) in owners.items()
+                if other != manager and any(_related(p, q) for q in paths) and _get(obj, p) != v
+            ]
             if conflicts and not force:
                 return 409, _conflict(conflicts)
             for other, (op, paths) in list(owners.items()):
                 if other != manager:
-                    owners[other] = (op, {q for q in paths if not (force and any(
-                        _related(q, p) and _get(obj, p) != applied[p] for p in applied))})
+                    owners[other] = (
+                        op,
+                        {
+                            q
+                            for q in paths
+                            if not (force and any(_related(q, p) and _get(obj, p) != applied[p] for p in applied))
+                        },
+                    )
             _, previous = owners.get(manager, ("Apply", set()))
             others = set().union(*(paths for m, (_, paths) in owners.items() if m != manager)) if owners else set()
             for path in previous - set(applied) - others:
@@ -268,25 +314,44 @@ class FakeCluster:
 
     def list(self, api_version: str, kind: str, namespace: str | None, selector: str | None) -> list[dict]:
         with self.lock:
-            return [copy.deepcopy(o) for (a, k, n, _), o in sorted(self.objects.items())
-                    if a == api_version and k == kind and (namespace is None or n == namespace)
-                    and matches(o["metadata"].get("labels", {}), selector)]
+            return [
+                copy.deepcopy(o)
+                for (a, k, n, _), o in sorted(self.objects.items())
+                if a == api_version
+                and k == kind
+                and (namespace is None or n == namespace)
+                and matches(o["metadata"].get("labels", {}), selector)
+            ]
 
 
 def _related(a: Path, b: Path) -> bool:
-    return a[:len(b)] == b or b[:len(a)] == a
+    return a[: len(b)] == b or b[: len(a)] == a
 
 
 def _conflict(conflicts: list[tuple[str, Path]]) -> dict:
-    causes = [{"reason": "FieldManagerConflict", "field": "." + ".".join(p),
-               "message": f'conflict with "{m}": .{".".join(p)}'} for m, p in conflicts]
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409,
-            "message": "Apply failed with %d conflict(s): %s" % (len(causes), "; ".join(c["message"] for c in causes)),
-            "details": {"causes": causes}}
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "field": "." + ".".join(p),
+            "message": f'conflict with "{m}": .{".".join(p)}',
+        }
+        for m, p in conflicts
+    ]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "reason": "Conflict",
+        "code": 409,
+        "message": f"Apply failed with {len(causes)} conflict(s): " + "; ".join(c["message"] for c in causes),
+        "details": {"causes": causes},
+    }
 
 
-_PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<gv>[^/]+/[^/]+))"
-                   r"(?:/namespaces/(?P<ns>[^/]+))?(?:/(?P<plural>[^/]+))?(?:/(?P<name>[^/]+))?$")
+_PATH = re.compile(
+    r"^/(?:api/(?P<core>v1)|apis/(?P<gv>[^/]+/[^/]+))"
+    r"(?:/namespaces/(?P<ns>[^/]+))?(?:/(?P<plural>[^/]+))?(?:/(?P<name>[^/]+))?$"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -309,8 +374,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _not_found(self) -> None:
-        self._send(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
-                         "message": "the server could not find the requested resource"})
+        self._send(
+            404,
+            {
+                "kind": "Status",
+                "status": "Failure",
+                "reason": "NotFound",
+                "code": 404,
+                "message": "the server could not find the requested resource",
+            },
+        )
 
     def _route(self) -> tuple[dict, dict] | None:
         url = urlparse(self.path)
@@ -324,9 +397,16 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if url.path == "/apis":
             gvs = sorted({a for a, _ in self.fake.kinds if a != "v1"})
-            self._send(200, {"kind": "APIGroupList", "groups": [
-                {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}]}
-                for gv in gvs]})
+            self._send(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "groups": [
+                        {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}]}
+                        for gv in gvs
+                    ],
+                },
+            )
             return None
         match = _PATH.match(url.path)
         if not match:
@@ -346,14 +426,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return (kind, namespaced) if namespaced or parts["ns"] is None else None
         return None
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
+    def do_GET(self) -> None:
         routed = self._route()
         if routed is None:
             return
         parts, query = routed
         if parts["plural"] is None and parts["ns"] is None:
-            resources = [{"name": p, "kind": k, "namespaced": n, "verbs": ["get", "list", "patch", "delete"]}
-                         for (a, k), (p, n) in sorted(self.fake.kinds.items()) if a == parts["api"]]
+            resources = [
+                {"name": p, "kind": k, "namespaced": n, "verbs": ["get", "list", "patch", "delete"]}
+                for (a, k), (p, n) in sorted(self.fake.kinds.items())
+                if a == parts["api"]
+            ]
             if not resources:
                 return self._not_found()
             return self._send(200, {"kind": "APIResourceList", "groupVersion": parts["api"], "resources": resources})
@@ -363,12 +446,19 @@ class _Handler(BaseHTTPRequestHandler):
         kind, _ = found
         if parts["name"] is None:
             items = self.fake.list(parts["api"], kind, parts["ns"], query.get("labelSelector"))
-            return self._send(200, {"kind": f"{kind}List", "apiVersion": parts["api"], "items": items,
-                                    "metadata": {"resourceVersion": str(next(self.fake._versions))}})
+            return self._send(
+                200,
+                {
+                    "kind": f"{kind}List",
+                    "apiVersion": parts["api"],
+                    "items": items,
+                    "metadata": {"resourceVersion": str(next(self.fake._versions))},
+                },
+            )
         obj = self.fake.find(parts["api"], kind, parts["ns"] or "", parts["name"])
         return self._send(200, obj) if obj else self._not_found()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         routed = self._route()
         if routed is None:
             return
@@ -378,20 +468,35 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None or parts["name"] is None:
             return self._not_found()
         if self.headers.get("Content-Type") != "application/apply-patch+yaml" or "fieldManager" not in query:
-            return self._send(415 if "fieldManager" in query else 422,
-                              {"kind": "Status", "code": 422, "message": "the fake serves server-side apply only, "
-                               "with a fieldManager"})
+            return self._send(
+                415 if "fieldManager" in query else 422,
+                {
+                    "kind": "Status",
+                    "code": 422,
+                    "message": "the fake serves server-side apply only, with a fieldManager",
+                },
+            )
         if body.get("kind") != found[0] or body["metadata"].get("name") != parts["name"]:
             return self._send(400, {"kind": "Status", "code": 400, "message": "kind or name does not match the URL"})
         if body["metadata"].get("namespace", parts["ns"]) != parts["ns"]:
-            return self._send(400, {"kind": "Status", "code": 400, "message": "the namespace of the provided "
-                                    "object does not match the namespace sent on the request"})
-        code, out = self.fake.apply((parts["api"], found[0], parts["ns"] or "", parts["name"]), body,
-                                    manager=query["fieldManager"], force=query.get("force") == "true",
-                                    dry_run=query.get("dryRun") == "All")
+            return self._send(
+                400,
+                {
+                    "kind": "Status",
+                    "code": 400,
+                    "message": "the namespace of the provided object does not match the namespace sent on the request",
+                },
+            )
+        code, out = self.fake.apply(
+            (parts["api"], found[0], parts["ns"] or "", parts["name"]),
+            body,
+            manager=query["fieldManager"],
+            force=query.get("force") == "true",
+            dry_run=query.get("dryRun") == "All",
+        )
         self._send(code, out)
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         routed = self._route()
         if routed is None:
             return

@@ -24,11 +24,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "gatekeeper-library")
 
 COVERED = {
-    "privileged-containers", "capabilities", "allowedrepos", "requiredlabels", "host-namespaces",
-    "host-network-ports", "read-only-root-filesystem", "users", "containerlimits", "containerresourceratios",
-    "block-loadbalancer-services", "block-nodeport-services", "uniqueingresshost", "httpsonly",
-    "disallowedtags", "replicalimits", "requiredprobes", "host-filesystem", "allow-privilege-escalation",
-    "seccomp", "externalip", "automount-serviceaccount-token", "disallowanonymous", "block-wildcard-ingress"}
+    "privileged-containers",
+    "capabilities",
+    "allowedrepos",
+    "requiredlabels",
+    "host-namespaces",
+    "host-network-ports",
+    "read-only-root-filesystem",
+    "users",
+    "containerlimits",
+    "containerresourceratios",
+    "block-loadbalancer-services",
+    "block-nodeport-services",
+    "uniqueingresshost",
+    "httpsonly",
+    "disallowedtags",
+    "replicalimits",
+    "requiredprobes",
+    "host-filesystem",
+    "allow-privilege-escalation",
+    "seccomp",
+    "externalip",
+    "automount-serviceaccount-token",
+    "disallowanonymous",
+    "block-wildcard-ingress",
+}
 """What Civic claims to cover; the rest (pod disruption budgets, storage classes, ephemeral
 storage) must be reported as not covered, never silently dropped."""
 
@@ -66,25 +86,42 @@ def test_coverage_is_what_civic_claims_and_the_rest_is_listed_as_not_covered():
 
 
 def test_a_pod_update_is_not_judged_but_a_deployment_update_is():
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": True}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": True}}]},
+    }
     review = {"kind": "AdmissionReview", "request": {"operation": "UPDATE", "object": pod}}
-    case = {"id": "x", "policy": "p", "expected_violations": "no", "constraint": "c", "object": "o",
-            "assertions": [{"violations": "no"}]}
+    case = {
+        "id": "x",
+        "policy": "p",
+        "expected_violations": "no",
+        "constraint": "c",
+        "object": "o",
+        "assertions": [{"violations": "no"}],
+    }
     constraint = {"kind": "K8sPSPPrivilegedContainer", "spec": {}}
     assert gatekeeper.judge(case, {"c": constraint, "o": review}, POLICIES).outcome is gatekeeper.Outcome.AGREES
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-                  "spec": {"template": {"spec": pod["spec"]}}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {"template": {"spec": pod["spec"]}},
+    }
     review["request"]["object"] = deployment
     result = gatekeeper.judge(case, {"c": constraint, "o": review}, POLICIES)
     assert result.outcome is gatekeeper.Outcome.DISAGREES
-    assert result.messages == ("container 'c' runs in privileged mode, which gives it the node; "
-                               "remove securityContext.privileged.",)
+    assert result.messages == (
+        "container 'c' runs in privileged mode, which gives it the node; remove securityContext.privileged.",
+    )
 
 
 def test_parameters_map_to_civics():
     assert gatekeeper.exempt({"exemptImages": ["safe.io/*", "*", "exact"]}) == {
-        "exemptImages": ["exact"], "exemptImagePrefixes": ["safe.io/", ""]}
+        "exemptImages": ["exact"],
+        "exemptImagePrefixes": ["safe.io/", ""],
+    }
     limits = gatekeeper.MAPPINGS["K8sContainerLimits"].params({"cpu": "-1", "memory": "1Gi"})
     assert limits == {"resources": ["memory"], "maxCpu": None, "maxMemory": "1Gi"}
     users = gatekeeper.MAPPINGS["K8sPSPAllowedUsers"].params({"runAsUser": {"rule": "MustRunAs"}})
@@ -98,8 +135,14 @@ def test_the_command_prints_the_table_and_exits_0(cli):
     assert "not covered: storageclass: no Civic policy for storage classes yet" in result.out
     data = json.loads(cli("policy", "conformance", CORPUS, "-o", "json").out)
     seccomp = next(r for r in data["policies"] if r["gatekeeper"] == "seccomp")
-    assert seccomp == {"gatekeeper": "seccomp", "civic": "pod-seccomp", "cases": 8, "agrees": 8,
-                       "disagrees": 0, "not covered": 0}
+    assert seccomp == {
+        "gatekeeper": "seccomp",
+        "civic": "pod-seccomp",
+        "cases": 8,
+        "agrees": 8,
+        "disagrees": 0,
+        "not covered": 0,
+    }
 
 
 def test_a_disagreement_exits_1_and_says_what_civic_said(cli, tmp_path):
@@ -123,11 +166,24 @@ def test_a_missing_or_broken_corpus_is_a_clear_error(cli, tmp_path):
 
 
 def test_kubernetes_kinds_are_told_apart_from_civics():
-    assert kubernetes.subject({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}).kind == \
-        "KubernetesService"
-    cron = kubernetes.subject({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c", "namespace": "n"},
-                               "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"annotations": {"a": "b"}},
-                                                                              "spec": {"containers": [{"name": "x"}]}}}}}})
+    assert (
+        kubernetes.subject({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}).kind
+        == "KubernetesService"
+    )
+    cron = kubernetes.subject(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "c", "namespace": "n"},
+            "spec": {
+                "jobTemplate": {
+                    "spec": {
+                        "template": {"metadata": {"annotations": {"a": "b"}}, "spec": {"containers": [{"name": "x"}]}}
+                    }
+                }
+            },
+        }
+    )
     assert cron.name == "n/c"
     values = kubernetes.compute("CronJob", cron.object)
     assert values["containers"] == [{"name": "x"}] and values["podAnnotations"] == {"a": "b"}

@@ -27,8 +27,9 @@ CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "gatekeeper-lib
 
 
 def _cluster(version: str) -> models.Cluster:
-    return models.Cluster.model_validate({"name": "live", "context": "x", "baseDomain": "x.test",
-                                          "kubernetesVersion": version})
+    return models.Cluster.model_validate(
+        {"name": "live", "context": "x", "baseDomain": "x.test", "kubernetesVersion": version}
+    )
 
 
 BUILTIN = PolicySet(library.BUILTIN)
@@ -46,7 +47,8 @@ def test_before_1_30_nothing_is_rendered_and_the_capability_is_missing():
     old = admission.render(BUILTIN, _cluster("1.29"))
     assert old.objects == () and old.missing.startswith(
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy needs Kubernetes 1.30 or later; "
-        "cluster 'live' targets 1.29")
+        "cluster 'live' targets 1.29"
+    )
 
 
 def test_only_kubernetes_cel_policies_without_civic_only_functions_are_rendered():
@@ -60,10 +62,14 @@ def test_only_kubernetes_cel_policies_without_civic_only_functions_are_rendered(
 def test_actions_follow_the_mode_and_the_estates_overrides():
     assert BINDINGS["civic-pod-privileged"]["spec"]["validationActions"] == ["Deny"]
     assert BINDINGS["civic-pod-seccomp"]["spec"]["validationActions"] == ["Warn", "Audit"]
-    changed = with_overrides(library.BUILTIN, [
-        Override("pod-seccomp", "enforced since 2030", "policies/seccomp.yaml", mode=Mode.DENY),
-        Override("pod-privileged", "a node agent needs it", "policies/p.yaml", enabled=False),
-        Override("pod-allowed-repos", "our registry", "policies/r.yaml", params={"repos": ["reg.example/"]})])
+    changed = with_overrides(
+        library.BUILTIN,
+        [
+            Override("pod-seccomp", "enforced since 2030", "policies/seccomp.yaml", mode=Mode.DENY),
+            Override("pod-privileged", "a node agent needs it", "policies/p.yaml", enabled=False),
+            Override("pod-allowed-repos", "our registry", "policies/r.yaml", params={"repos": ["reg.example/"]}),
+        ],
+    )
     rendered = admission.render(changed, _cluster("1.37"))
     vaps = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "ValidatingAdmissionPolicy"}
     bindings = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] != "ValidatingAdmissionPolicy"}
@@ -88,12 +94,16 @@ def run_vap(vap: dict, obj: dict) -> tuple[bool, str]:
     values: dict = {}
     for v in vap["spec"].get("variables", []):
         values[v["name"]] = expressions.Context({"object": obj, "variables": values}).run(
-            expressions.compile_(v["expression"]), {})
+            expressions.compile_(v["expression"]), {}
+        )
     context = expressions.Context({"object": obj, "variables": values})
     check = vap["spec"]["validations"][0]
     allowed = context.run(expressions.compile_(check["expression"]), {})
-    message = context.run(expressions.compile_(check["messageExpression"]), {}) if "messageExpression" in check \
+    message = (
+        context.run(expressions.compile_(check["messageExpression"]), {})
+        if "messageExpression" in check
         else check["message"]
+    )
     return allowed, message
 
 
@@ -102,6 +112,7 @@ def _corpus_cases():
         pytest.fail(f"the gatekeeper-library corpus is missing at {CORPUS}")
     from civic.cli import conformance_corpus
     from civic.policy import gatekeeper
+
     index, docs = conformance_corpus.read(CORPUS)
     out = []
     for case in index:
@@ -122,11 +133,15 @@ def test_the_rendered_vaps_judge_gatekeepers_examples_as_civic_does():
     for case_id, name, params, obj in cases:
         policy = BUILTIN.get(name)
         policy = policy.__class__(**{**policy.__dict__, "params": {**policy.params, **params}})
-        (vap,) = [o for o in admission.policy_objects(policy, admission._gives_list(policy))
-                  if o["kind"] == "ValidatingAdmissionPolicy"]
+        (vap,) = [
+            o
+            for o in admission.policy_objects(policy, admission._gives_list(policy))
+            if o["kind"] == "ValidatingAdmissionPolicy"
+        ]
         allowed, message = run_vap(vap, obj)
-        report = evaluation.evaluate(PolicySet((policy,)), [kubernetes.subject(obj)], platform={},
-                                     today=datetime.date(2030, 1, 1))
+        report = evaluation.evaluate(
+            PolicySet((policy,)), [kubernetes.subject(obj)], platform={}, today=datetime.date(2030, 1, 1)
+        )
         civic = [m for v in report.verdicts if v.failed for m in v.messages]
         assert allowed == (not civic), f"{case_id}: the VAP says {message!r}, Civic {civic}"
         if not allowed and admission._gives_list(policy):
@@ -144,14 +159,20 @@ def test_render_prints_the_policies_and_reports_a_missing_capability(cli, cluste
     path.write_text(path.read_text().replace('kubernetesVersion: "1.30"', 'kubernetesVersion: "1.29"'))
     old = cli("render", "laa-apply-production", "--estate", cluster_estate)
     assert old.code == 0 and "ValidatingAdmissionPolicy" not in old.out
-    assert "missing capability: admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy needs Kubernetes " \
-           "1.30 or later; cluster 'live' targets 1.29" in old.err
+    assert (
+        "missing capability: admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy needs Kubernetes "
+        "1.30 or later; cluster 'live' targets 1.29" in old.err
+    )
 
 
 def test_parameters_become_cel_literals_that_kubernetes_accepts():
-    assert admission.literal({"a": [1, "x"], "b": None, "c": True}) == \
-        '{"a": dyn([dyn(1), dyn("x")]), "b": dyn(null), "c": dyn(true)}'
-    assert admission.in_cluster("params.x + variables.params2 + xparams") == \
-        "variables.params.x + variables.params2 + xparams"
-    assert json.loads(admission.literal(["a\"b"]).removeprefix("[dyn(").removesuffix(")]")) == 'a"b'
+    assert (
+        admission.literal({"a": [1, "x"], "b": None, "c": True})
+        == '{"a": dyn([dyn(1), dyn("x")]), "b": dyn(null), "c": dyn(true)}'
+    )
+    assert (
+        admission.in_cluster("params.x + variables.params2 + xparams")
+        == "variables.params.x + variables.params2 + xparams"
+    )
+    assert json.loads(admission.literal(['a"b']).removeprefix("[dyn(").removesuffix(")]")) == 'a"b'
     assert kube_library.POLICIES  # the library these come from

@@ -71,8 +71,10 @@ def test_apply_sends_what_render_prints_and_a_second_plan_has_nothing_to_do(cli,
     done = cli("cluster", "plan", *base)
     assert done.code == 0, done.err
     assert f"create {VAP} civic-pod-privileged\n" in done.out and f"create {BINDING} civic-pod-privileged\n" in done.out
-    assert "note: policy 'pod-container-limits' is not enforced in the cluster: it uses cpu_millicores(), " \
-           "which only Civic has." in done.out
+    assert (
+        "note: policy 'pod-container-limits' is not enforced in the cluster: it uses cpu_millicores(), "
+        "which only Civic has." in done.out
+    )
     assert fake.count("PATCH") == 0 and fake.of_kind(VAP) == []
 
     done = cli("cluster", "apply", *base)
@@ -99,8 +101,10 @@ def test_apply_sends_what_render_prints_and_a_second_plan_has_nothing_to_do(cli,
 
     before = len(fake.requests)
     done = cli("cluster", "plan", *base)
-    assert "Plan: would create 0, update 0 (0 drifted), prune 0, delete 0; 5 environment(s) unchanged since " \
-           "their last apply; admission policies unchanged." in done.out
+    assert (
+        "Plan: would create 0, update 0 (0 drifted), prune 0, delete 0; 5 environment(s) unchanged since "
+        "their last apply; admission policies unchanged." in done.out
+    )
     assert _admission_requests(fake)[-1][0] == "PATCH" and len(fake.requests) - before == 5
     done = cli("cluster", "plan", *base, "--all")  # every object compared with the live one
     assert done.code == 0 and VAP not in done.out.replace("note:", "") and "would create 0, update 0" in done.out
@@ -136,8 +140,9 @@ def test_a_policy_turned_off_or_removed_from_the_estate_is_pruned_on_the_next_ap
     done = cli("cluster", "apply", *base)
     assert done.code == 0, done.err
     pruned = [line for line in done.out.splitlines() if line.startswith("prune ")]
-    assert sorted(pruned) == sorted(f"prune {kind} civic-{name}" for kind in (VAP, BINDING)
-                                    for name in ("pod-privileged", "pod-team-label"))
+    assert sorted(pruned) == sorted(
+        f"prune {kind} civic-{name}" for kind in (VAP, BINDING) for name in ("pod-privileged", "pod-team-label")
+    )
     assert [line.split()[1] for line in pruned] == [BINDING, BINDING, VAP, VAP]  # bindings first
     for kind in (VAP, BINDING):
         assert not {"civic-pod-privileged", "civic-pod-team-label"} & _names(fake, kind)
@@ -152,6 +157,7 @@ def _sync_policies(fake, enforced: admission.Admission) -> cluster.Report:
             return await cluster.sync_policies(api, enforced)
         finally:
             await api.aclose()
+
     return asyncio.run(go())
 
 
@@ -168,16 +174,18 @@ def test_when_no_policy_is_left_the_kinds_are_found_from_the_parent_and_everythi
 
 
 def test_a_same_named_policy_another_tool_owns_is_left_alone_and_reported(cli, on_fake, fake):
-    theirs = {"apiVersion": ADM, "kind": VAP, "metadata": {"name": "civic-pod-privileged"},
-              "spec": {"failurePolicy": "Ignore", "validations": [{"expression": "true"}]}}
+    theirs = {
+        "apiVersion": ADM,
+        "kind": VAP,
+        "metadata": {"name": "civic-pod-privileged"},
+        "spec": {"failurePolicy": "Ignore", "validations": [{"expression": "true"}]},
+    }
     fake.apply((ADM, VAP, "", "civic-pod-privileged"), theirs, manager="kubectl", force=False, dry_run=False)
     base = ("--cluster", "live", "--estate", on_fake)
     done = cli("cluster", "apply", *base)
     assert done.code == 1
-    assert f"foreign {VAP} civic-pod-privileged  exists and belongs to another tool (kubectl); left alone." \
-           in done.out
-    assert f"foreign {BINDING} civic-pod-privileged  not applied: it would bind {VAP} civic-pod-privileged" \
-           in done.out
+    assert f"foreign {VAP} civic-pod-privileged  exists and belongs to another tool (kubectl); left alone." in done.out
+    assert f"foreign {BINDING} civic-pod-privileged  not applied: it would bind {VAP} civic-pod-privileged" in done.out
     live = fake.find(ADM, VAP, "", "civic-pod-privileged")
     assert live["spec"] == theirs["spec"] and ownership.PART_OF not in live["metadata"].get("labels", {})
     assert fake.find(ADM, BINDING, "", "civic-pod-privileged") is None
@@ -201,7 +209,10 @@ def test_removing_environments_never_deletes_civic_system(cli, on_fake, fake):
         assert fake.find("v1", "ConfigMap", "civic-system", "civic-admission") is not None
         assert "civic-pod-privileged" in _names(fake, VAP)
     assert {n["metadata"]["name"] for n in fake.of_kind("Namespace")} == {
-        "laa-apply-staging", "laa-apply-production", "civic-system"}
+        "laa-apply-staging",
+        "laa-apply-production",
+        "civic-system",
+    }
 
 
 def test_no_policies_sends_none_and_one_environment_leaves_them_alone(cli, on_fake, fake):
@@ -231,8 +242,10 @@ def test_a_cluster_older_than_1_30_reports_the_missing_capability(cli, on_old_fa
     for command in ("plan", "apply"):
         done = cli("cluster", command, *base)
         assert done.code == 0, done.err
-        assert f"missing-capability {VAP} *  {ADM} {VAP} needs Kubernetes 1.30 or later; cluster 'live' " \
-               "targets 1.29, so Civic's policies are not enforced in it" in done.out
+        assert (
+            f"missing-capability {VAP} *  {ADM} {VAP} needs Kubernetes 1.30 or later; cluster 'live' "
+            "targets 1.29, so Civic's policies are not enforced in it" in done.out
+        )
     assert _admission_requests(old_fake) == [] and old_fake.find("v1", "Namespace", "", "civic-system") is None
     assert old_fake.find("v1", "Namespace", "", "laa-apply-production") is not None
     done = cli("cluster", "plan", *base, "--output", "json")
@@ -244,8 +257,7 @@ def test_a_cluster_said_to_be_1_30_that_serves_no_vap_reports_it_too(cli, on_old
     estate = on_old_fake
     done = cli("cluster", "apply", "--cluster", "live", "--estate", estate)
     assert done.code == 0, done.err
-    assert f"missing-capability {VAP} *  the cluster does not serve {ADM} {VAP}; it needs Kubernetes 1.30" \
-           in done.out
+    assert f"missing-capability {VAP} *  the cluster does not serve {ADM} {VAP}; it needs Kubernetes 1.30" in done.out
     assert not [p for m, p in old_fake.requests if m != "GET" and "admissionregistration" in p]
 
 
@@ -254,10 +266,23 @@ def test_status_shows_the_policies_health(cli, on_fake, fake):
     assert cli("cluster", "apply", *base).code == 0
     done = cli("cluster", "status", *base, "--output", "json")
     rows = {r["object"]: r for r in json.loads(done.out)}
-    assert rows[f"{VAP} civic-pod-privileged"]["health"] == "healthy" and rows[f"{VAP} civic-pod-privileged"][
-        "environment"] == "civic-system"
-    fake.set_status(ADM, VAP, "", "civic-pod-seccomp", {"typeChecking": {"expressionWarnings": [
-        {"fieldRef": "spec.validations[0].expression", "warning": "no such key: seccompProfile"}]}})
+    assert (
+        rows[f"{VAP} civic-pod-privileged"]["health"] == "healthy"
+        and rows[f"{VAP} civic-pod-privileged"]["environment"] == "civic-system"
+    )
+    fake.set_status(
+        ADM,
+        VAP,
+        "",
+        "civic-pod-seccomp",
+        {
+            "typeChecking": {
+                "expressionWarnings": [
+                    {"fieldRef": "spec.validations[0].expression", "warning": "no such key: seccompProfile"}
+                ]
+            }
+        },
+    )
     done = cli("cluster", "status", *base, "--output", "json")
     row = {r["object"]: r for r in json.loads(done.out)}[f"{VAP} civic-pod-seccomp"]
     assert row["health"] == "degraded" and "no such key: seccompProfile" in row["message"]
@@ -280,5 +305,9 @@ def test_an_environment_called_civic_system_cannot_be_placed_on_a_cluster(cli, c
     with open(path, "w", encoding="utf-8") as f:
         f.write(text.replace("environments: [laa-apply-dev,", "environments: [civic-system, laa-apply-dev,"))
     done = cli("cluster", "plan", "--cluster", "dev", "--estate", cluster_estate)
-    assert done.code == 1 and "environment 'civic-system' cannot live on a cluster: Civic keeps its " \
-                              "cluster-wide objects' ApplySets in that namespace" in done.err
+    assert (
+        done.code == 1
+        and "environment 'civic-system' cannot live on a cluster: Civic keeps its "
+        "cluster-wide objects' ApplySets in that namespace"
+        in done.err
+    )

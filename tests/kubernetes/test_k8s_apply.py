@@ -19,8 +19,10 @@ NS = "laa-apply-production"
 
 
 def _render(loaded, services, env=NS, **kwargs):
-    return rendering.render(inputs.desired(loaded, env, services=services, **kwargs),
-                            targets.cluster(loaded, targets.cluster_of(loaded, env).name))
+    return rendering.render(
+        inputs.desired(loaded, env, services=services, **kwargs),
+        targets.cluster(loaded, targets.cluster_of(loaded, env).name),
+    )
 
 
 def _sync(fake, rendered, **kwargs):
@@ -30,6 +32,7 @@ def _sync(fake, rendered, **kwargs):
             return await cluster.sync(api, rendered, **kwargs)
         finally:
             await api.aclose()
+
     return asyncio.run(go())
 
 
@@ -56,26 +59,46 @@ def test_first_apply_creates_everything_in_dependency_order_and_the_second_chang
 def test_a_plan_on_a_new_cluster_creates_everything_and_writes_nothing(fake, loaded, services):
     rendered = _render(loaded, services)
     report = _sync(fake, rendered, dry_run=True)
-    assert report.count("create") == len(rendered.objects()) - len(rendered.sets) and fake.count("PATCH") == 0 and not fake.objects
+    assert (
+        report.count("create") == len(rendered.objects()) - len(rendered.sets)
+        and fake.count("PATCH") == 0
+        and not fake.objects
+    )
 
 
 def test_removed_services_and_kinds_are_pruned_and_nothing_else(fake, loaded, services):
     _sync(fake, _render(loaded, services))
-    fake.apply(("v1", "ConfigMap", NS, "team-notes"), {"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": "team-notes", "namespace": NS}, "data": {"a": "b"}},
-               manager="kubectl", force=False, dry_run=False)
+    fake.apply(
+        ("v1", "ConfigMap", NS, "team-notes"),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "team-notes", "namespace": NS},
+            "data": {"a": "b"},
+        },
+        manager="kubectl",
+        force=False,
+        dry_run=False,
+    )
     web = services[0].model_copy(update={"spec": services[0].spec.model_copy(update={"metrics_path": None})})
     report = _sync(fake, _render(loaded, [web]))
     pruned = {o.ref for o in report.outcomes if o.verb == "prune"}
-    assert pruned == {f"ServiceMonitor {NS}/web", f"Deployment {NS}/worker", f"Service {NS}/worker",
-                      f"Ingress {NS}/worker", f"PodDisruptionBudget {NS}/worker", f"PrometheusRule {NS}/worker",
-                      f"ConfigMap {NS}/civic-service-worker"}
+    assert pruned == {
+        f"ServiceMonitor {NS}/web",
+        f"Deployment {NS}/worker",
+        f"Service {NS}/worker",
+        f"Ingress {NS}/worker",
+        f"PodDisruptionBudget {NS}/worker",
+        f"PrometheusRule {NS}/worker",
+        f"ConfigMap {NS}/civic-service-worker",
+    }
     assert fake.find("apps/v1", "Deployment", NS, "worker") is None
     assert fake.find("monitoring.coreos.com/v1", "ServiceMonitor", NS, "web") is None
     assert fake.find("apps/v1", "Deployment", NS, "web") is not None
     assert fake.find("v1", "ConfigMap", NS, "team-notes") is not None
     kinds = fake.find("v1", "ConfigMap", NS, "civic-service-web")["metadata"]["annotations"][
-        "applyset.kubernetes.io/contains-group-kinds"]
+        "applyset.kubernetes.io/contains-group-kinds"
+    ]
     assert "ServiceMonitor.monitoring.coreos.com" not in kinds
 
 
@@ -87,9 +110,12 @@ def test_unknown_services_are_left_alone_when_the_caller_does_not_manage_service
 
 def test_an_object_another_tool_owns_is_reported_and_never_touched(fake, loaded, services):
     _sync(fake, _render(loaded, []))  # the namespace and environment objects
-    helm = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
-        "name": "web", "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "Helm"}},
-        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "helm:1"}]}}}}
+    helm = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "helm:1"}]}}},
+    }
     fake.apply(("apps/v1", "Deployment", NS, "web"), helm, manager="helm", force=False, dry_run=False)
     report = _sync(fake, _render(loaded, services))
     foreign = [o for o in report.outcomes if o.verb == "foreign"]
@@ -116,8 +142,14 @@ def test_an_edit_by_hand_is_drift_that_the_plan_shows_and_the_apply_reverts(fake
     live = fake.find("apps/v1", "Deployment", NS, "worker")
     containers = live["spec"]["template"]["spec"]["containers"]
     containers[0]["image"] = "evil:latest"
-    fake.update("apps/v1", "Deployment", NS, "worker", {"spec": {"template": {"spec": {"containers": containers}}}},
-                manager="kubectl-edit")
+    fake.update(
+        "apps/v1",
+        "Deployment",
+        NS,
+        "worker",
+        {"spec": {"template": {"spec": {"containers": containers}}}},
+        manager="kubectl-edit",
+    )
     plan = _sync(fake, rendered, dry_run=True)
     (drifted,) = plan.drift
     assert drifted.ref == f"Deployment {NS}/worker"
@@ -144,6 +176,7 @@ def test_applying_without_force_over_another_managers_field_is_a_conflict(fake, 
             return caught.value
         finally:
             await api.aclose()
+
     conflict = asyncio.run(go())
     assert conflict.fields == [".spec.replicas"] and "kubectl-scale" in conflict.message
     assert fake.find("apps/v1", "Deployment", NS, "worker")["spec"]["replicas"] == 3
@@ -151,11 +184,18 @@ def test_applying_without_force_over_another_managers_field_is_a_conflict(fake, 
 
 def test_kinds_the_cluster_does_not_serve_are_missing_capabilities_not_requests(bare_fake, loaded, services):
     report = _sync(bare_fake, _render(loaded, services))
-    assert report.missing == {"monitoring.coreos.com/v1 ServiceMonitor", "monitoring.coreos.com/v1 PrometheusRule",
-                              "external-secrets.io/v1 ExternalSecret"}
-    assert not any("monitoring.coreos.com/v1/" in path or "external-secrets" in path
-                   for method, path in bare_fake.requests if method != "GET" or "/namespaces/" in path)
+    assert report.missing == {
+        "monitoring.coreos.com/v1 ServiceMonitor",
+        "monitoring.coreos.com/v1 PrometheusRule",
+        "external-secrets.io/v1 ExternalSecret",
+    }
+    assert not any(
+        "monitoring.coreos.com/v1/" in path or "external-secrets" in path
+        for method, path in bare_fake.requests
+        if method != "GET" or "/namespaces/" in path
+    )
     assert bare_fake.find("apps/v1", "Deployment", NS, "web") is not None
     kinds = bare_fake.find("v1", "ConfigMap", NS, "civic-service-web")["metadata"]["annotations"][
-        "applyset.kubernetes.io/contains-group-kinds"]
+        "applyset.kubernetes.io/contains-group-kinds"
+    ]
     assert "PrometheusRule" not in kinds

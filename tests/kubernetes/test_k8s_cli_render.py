@@ -17,19 +17,25 @@ def test_render_prints_a_stream_kubectl_can_read(cli, cluster_estate):
     admission = [d for d in documents if d["apiVersion"].startswith("admissionregistration.k8s.io/")]
     assert documents[0]["kind"] == "Namespace" and len(documents) - len(admission) == 18
     assert len(admission) >= 2 and {d["kind"] for d in admission} == {
-        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     assert f"valid for Kubernetes {targets.OLDEST} and {targets.NEWEST}" in done.err
 
 
 def test_a_service_without_an_image_is_placed_at_its_line(cli, cluster_estate, tmp_path):
     spec = tmp_path / "civic.service.yaml"
-    spec.write_text("apiVersion: civic/v1\nkind: Service\nmetadata:\n  name: api\nspec:\n  port: 8080\n"
-                    "  env:\n    KEY: ${secrets.nope}\n")
+    spec.write_text(
+        "apiVersion: civic/v1\nkind: Service\nmetadata:\n  name: api\nspec:\n  port: 8080\n"
+        "  env:\n    KEY: ${secrets.nope}\n"
+    )
     done = cli("render", "laa-apply-dev", "--service", str(tmp_path), "--estate", cluster_estate)
     assert done.code == 1 and done.out == ""
     assert f"{spec}:5:1: spec: the Kubernetes backend runs container images; add spec.image" in done.err
-    assert f"{spec}:8:5: spec.env.KEY: '${{secrets.nope}}' names secret 'nope', which the environment " \
-           "does not declare; add it to spec.secrets." in done.err
+    assert (
+        f"{spec}:8:5: spec.env.KEY: '${{secrets.nope}}' names secret 'nope', which the environment "
+        "does not declare; add it to spec.secrets." in done.err
+    )
 
 
 def test_unknown_names_and_bad_cluster_settings_are_clear_errors(cli, cluster_estate):
@@ -44,8 +50,10 @@ def test_unknown_names_and_bad_cluster_settings_are_clear_errors(cli, cluster_es
         f.write(text.replace('"hmpps-*"]', '"hmpps-*", laa-apply-dev]'))
     done = cli("render", "laa-apply-dev", "--estate", cluster_estate)
     assert done.code == 1
-    assert "civic.yaml:21:7: spec.clusters[1].kubernetesVersion: Civic renders for Kubernetes 1.25 to " \
-           "1.37, got '1.19'; pick a version in that range." in done.err
+    assert (
+        "civic.yaml:21:7: spec.clusters[1].kubernetesVersion: Civic renders for Kubernetes 1.25 to "
+        "1.37, got '1.19'; pick a version in that range." in done.err
+    )
     assert "spec.clusters[1].environments[0]: environment 'laa-apply-dev' is already placed" in done.err
 
 

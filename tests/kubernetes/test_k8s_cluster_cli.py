@@ -22,8 +22,13 @@ def test_plan_apply_plan_again_and_status(cli, on_fake, fake):
     done = cli("cluster", "apply", *base)
     assert done.code == 0, done.err
     assert {n["metadata"]["name"] for n in fake.of_kind("Namespace")} == {
-        "laa-apply-staging", "laa-apply-production", "hmpps-book-visit-dev", "hmpps-book-visit-preprod",
-        "hmpps-book-visit-prod", "civic-system"}  # civic-system: the admission policies' ApplySet parent
+        "laa-apply-staging",
+        "laa-apply-production",
+        "hmpps-book-visit-dev",
+        "hmpps-book-visit-preprod",
+        "hmpps-book-visit-prod",
+        "civic-system",
+    }  # civic-system: the admission policies' ApplySet parent
     before = len(fake.requests)
     done = cli("cluster", "plan", *base)
     assert "5 environment(s) unchanged since their last apply; admission policies unchanged" in done.out
@@ -36,8 +41,19 @@ def test_plan_apply_plan_again_and_status(cli, on_fake, fake):
     rows = {r["object"]: r for r in json.loads(done.out)}
     assert rows[f"Deployment {NS}/web"]["health"] == "progressing" and done.code == 0
     generation = fake.find("apps/v1", "Deployment", NS, "web")["metadata"]["generation"]
-    fake.set_status("apps/v1", "Deployment", NS, "web", {"observedGeneration": generation, "replicas": 2,
-                    "updatedReplicas": 2, "availableReplicas": 2, "readyReplicas": 2})
+    fake.set_status(
+        "apps/v1",
+        "Deployment",
+        NS,
+        "web",
+        {
+            "observedGeneration": generation,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "availableReplicas": 2,
+            "readyReplicas": 2,
+        },
+    )
     fake.set_status("networking.k8s.io/v1", "Ingress", NS, "web", {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}})
     done = cli("cluster", "status", *base, "--env", NS, "--service", WEB, "--output", "json")
     rows = {r["object"]: r for r in json.loads(done.out)}
@@ -61,8 +77,10 @@ def test_an_environment_removed_from_the_estate_is_deleted_but_production_needs_
 
 def test_a_cluster_that_cannot_be_reached_is_a_clear_error(cli, cluster_estate, tmp_path, monkeypatch):
     config = tmp_path / "kubeconfig"
-    config.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: c, cluster: "
-                      "{server: 'http://127.0.0.1:9'}}]\ncontexts: [{name: live.cloud-platform, context: {cluster: c}}]\n")
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: c, cluster: "
+        "{server: 'http://127.0.0.1:9'}}]\ncontexts: [{name: live.cloud-platform, context: {cluster: c}}]\n"
+    )
     monkeypatch.setenv("CIVIC_KUBECONFIG", str(config))
     done = cli("cluster", "plan", "--cluster", "live", "--estate", cluster_estate)
     assert done.code == 1 and "error: cannot reach the cluster at http://127.0.0.1:9" in done.err

@@ -18,16 +18,19 @@ from civic.store import crypto, state
 ENV = "laa-apply-production"
 
 
-def test_civic_up_on_kubernetes_reconciles_a_deploy_onto_the_cluster(fake, loaded, services, tmp_path,
-                                                                     monkeypatch):
+def test_civic_up_on_kubernetes_reconciles_a_deploy_onto_the_cluster(fake, loaded, services, tmp_path, monkeypatch):
     monkeypatch.setenv("CIVIC_KUBECONFIG", fake.kubeconfig_path)
     store = state.StateStore(os.path.join(tmp_path, "state.db"))
     try:
         applying.apply(loaded, store, revision=None)
         box = crypto.SecretBox.load(os.path.join(tmp_path, "secret.key"))
         ctx = plane.context(store, box)
-        settings = plane.Settings(run_dir=str(tmp_path / "run"), monitoring=False, backend="kubernetes",
-                                  cluster=targets.cluster(loaded, "live").model_copy(update={"context": None}))
+        settings = plane.Settings(
+            run_dir=str(tmp_path / "run"),
+            monitoring=False,
+            backend="kubernetes",
+            cluster=targets.cluster(loaded, "live").model_copy(update={"context": None}),
+        )
         web = next(s for s in services if s.metadata.name == "web")
         ctx.records.add_revision(ENV, "web", spec=web.canonical(), by="test")
 
@@ -38,6 +41,7 @@ def test_civic_up_on_kubernetes_reconciles_a_deploy_onto_the_cluster(fake, loade
                 return control.backend, await control.describe(ENV, "web"), control.url(ENV, "web")
             finally:
                 await control.backend.aclose()
+
         backend, described, url = asyncio.run(go())
     finally:
         store.close()

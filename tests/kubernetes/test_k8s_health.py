@@ -16,33 +16,79 @@ H = base.Health
 
 
 def _deployment(generation=2, wanted=3, **status):
-    return {"kind": "Deployment", "metadata": {"name": "web", "generation": generation},
-            "spec": {"replicas": wanted}, "status": status}
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "web", "generation": generation},
+        "spec": {"replicas": wanted},
+        "status": status,
+    }
 
 
-@pytest.mark.parametrize(("obj", "verdict", "words"), [
-    (_deployment(observedGeneration=1, updatedReplicas=3, availableReplicas=3, replicas=3), H.PROGRESSING,
-     "observed generation is behind"),
-    (_deployment(observedGeneration=2, updatedReplicas=1, availableReplicas=1, replicas=3), H.PROGRESSING,
-     "1 of 3 new replicas updated"),
-    (_deployment(observedGeneration=2, updatedReplicas=3, availableReplicas=3, replicas=4), H.PROGRESSING,
-     "1 old replicas are pending termination"),
-    (_deployment(observedGeneration=2, updatedReplicas=3, availableReplicas=2, replicas=3), H.PROGRESSING,
-     "2 of 3 updated replicas available"),
-    (_deployment(observedGeneration=2, updatedReplicas=1, replicas=3, conditions=[
-        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]), H.DEGRADED,
-     "exceeded its progress deadline"),
-    (_deployment(observedGeneration=2, updatedReplicas=3, availableReplicas=3, replicas=3), H.HEALTHY, "3 of 3"),
-    (_deployment(wanted=0, observedGeneration=2), H.SUSPENDED, "scaled to zero"),
-    ({"kind": "HorizontalPodAutoscaler", "status": {"conditions": [
-        {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
-         "message": "missing request for cpu"}]}}, H.DEGRADED, "missing request for cpu"),
-    ({"kind": "ExternalSecret", "status": {"conditions": [{"type": "Ready", "status": "False",
-                                                           "message": "key not found"}]}}, H.DEGRADED, "key not found"),
-    ({"kind": "Ingress", "status": {}}, H.PROGRESSING, "address"),
-    ({"kind": "ConfigMap"}, H.HEALTHY, ""),
-    (None, H.MISSING, "not found"),
-])
+@pytest.mark.parametrize(
+    ("obj", "verdict", "words"),
+    [
+        (
+            _deployment(observedGeneration=1, updatedReplicas=3, availableReplicas=3, replicas=3),
+            H.PROGRESSING,
+            "observed generation is behind",
+        ),
+        (
+            _deployment(observedGeneration=2, updatedReplicas=1, availableReplicas=1, replicas=3),
+            H.PROGRESSING,
+            "1 of 3 new replicas updated",
+        ),
+        (
+            _deployment(observedGeneration=2, updatedReplicas=3, availableReplicas=3, replicas=4),
+            H.PROGRESSING,
+            "1 old replicas are pending termination",
+        ),
+        (
+            _deployment(observedGeneration=2, updatedReplicas=3, availableReplicas=2, replicas=3),
+            H.PROGRESSING,
+            "2 of 3 updated replicas available",
+        ),
+        (
+            _deployment(
+                observedGeneration=2,
+                updatedReplicas=1,
+                replicas=3,
+                conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+            ),
+            H.DEGRADED,
+            "exceeded its progress deadline",
+        ),
+        (_deployment(observedGeneration=2, updatedReplicas=3, availableReplicas=3, replicas=3), H.HEALTHY, "3 of 3"),
+        (_deployment(wanted=0, observedGeneration=2), H.SUSPENDED, "scaled to zero"),
+        (
+            {
+                "kind": "HorizontalPodAutoscaler",
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "ScalingActive",
+                            "status": "False",
+                            "reason": "FailedGetResourceMetric",
+                            "message": "missing request for cpu",
+                        }
+                    ]
+                },
+            },
+            H.DEGRADED,
+            "missing request for cpu",
+        ),
+        (
+            {
+                "kind": "ExternalSecret",
+                "status": {"conditions": [{"type": "Ready", "status": "False", "message": "key not found"}]},
+            },
+            H.DEGRADED,
+            "key not found",
+        ),
+        ({"kind": "Ingress", "status": {}}, H.PROGRESSING, "address"),
+        ({"kind": "ConfigMap"}, H.HEALTHY, ""),
+        (None, H.MISSING, "not found"),
+    ],
+)
 def test_health_follows_argo_cd(obj, verdict, words):
     got, message = health.judge(obj)
     assert got is verdict and words in message
@@ -55,15 +101,26 @@ def test_the_backend_protocol_applies_observes_and_removes_an_environment(fake, 
 
     async def go():
         backend: base.Backend = backend_mod.KubernetesBackend(
-            targets.cluster(loaded, "live"), client_mod.Client.from_kubeconfig(fake.kubeconfig_path))
+            targets.cluster(loaded, "live"), client_mod.Client.from_kubeconfig(fake.kubeconfig_path)
+        )
         try:
             await backend.apply(desired)
             await backend.apply(desired)  # level-based: the second pass changes nothing
             first = await backend.observe(env)
             web = fake.find("apps/v1", "Deployment", env, "web")
-            fake.set_status("apps/v1", "Deployment", env, "web", {
-                "observedGeneration": web["metadata"]["generation"], "replicas": 2, "updatedReplicas": 2,
-                "availableReplicas": 2, "readyReplicas": 2})
+            fake.set_status(
+                "apps/v1",
+                "Deployment",
+                env,
+                "web",
+                {
+                    "observedGeneration": web["metadata"]["generation"],
+                    "replicas": 2,
+                    "updatedReplicas": 2,
+                    "availableReplicas": 2,
+                    "readyReplicas": 2,
+                },
+            )
             second = await backend.observe(env)
             report = backend.reports[env]
             await backend.apply(base.DesiredEnvironment(env, loaded.platform, None))
@@ -71,6 +128,7 @@ def test_the_backend_protocol_applies_observes_and_removes_an_environment(fake, 
             return first, second, report, gone
         finally:
             await backend.aclose()
+
     first, second, report, gone = asyncio.run(go())
     assert report.count("create") == 0 and report.count("update") == 0
     assert {s.name: s.health for s in first.services} == {"web": H.PROGRESSING, "worker": H.PROGRESSING}
@@ -84,11 +142,16 @@ def test_against_a_live_cluster_when_civic_kubeconfig_is_set(loaded, services):
     is skipped with this reason shown by ``-ra``; every other test in this folder uses the FAKE."""
     path = os.environ.get("CIVIC_KUBECONFIG")
     if not path:
-        pytest.skip("CIVIC_KUBECONFIG is not set: the Kubernetes backend was tested against the FAKE "
-                    "cluster only (tests/kubernetes/fakecluster.py)")
+        pytest.skip(
+            "CIVIC_KUBECONFIG is not set: the Kubernetes backend was tested against the FAKE "
+            "cluster only (tests/kubernetes/fakecluster.py)"
+        )
     from civic.backends.kubernetes import cluster, rendering
-    rendered = rendering.render(inputs.desired(loaded, "laa-apply-dev", services=services[1:]),
-                                targets.cluster(loaded, "dev").model_copy(update={"context": None}))
+
+    rendered = rendering.render(
+        inputs.desired(loaded, "laa-apply-dev", services=services[1:]),
+        targets.cluster(loaded, "dev").model_copy(update={"context": None}),
+    )
 
     async def go():
         api = client_mod.Client.from_kubeconfig(path)
@@ -99,6 +162,7 @@ def test_against_a_live_cluster_when_civic_kubeconfig_is_set(loaded, services):
             return plan, done, again
         finally:
             await api.aclose()
+
     plan, done, again = asyncio.run(go())
     assert plan.count("create") + plan.count("update") + plan.count("unchanged") > 0
     assert again.count("update") == 0 and again.count("create") == 0

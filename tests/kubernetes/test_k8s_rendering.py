@@ -20,8 +20,7 @@ CASES = [("laa-apply-production", "live"), ("laa-apply-dev", "dev"), ("hmpps-boo
 
 
 def _render(loaded, env, cluster, services, **kwargs):
-    return rendering.render(inputs.desired(loaded, env, services=services, **kwargs),
-                            targets.cluster(loaded, cluster))
+    return rendering.render(inputs.desired(loaded, env, services=services, **kwargs), targets.cluster(loaded, cluster))
 
 
 def _by_kind(objects, kind, name=None):
@@ -69,7 +68,9 @@ def test_deployments_get_secure_defaults_and_no_replicas_under_an_autoscaler(loa
     objects = _render(loaded, "laa-apply-production", "live", services).objects()
     web, worker = _by_kind(objects, "Deployment", "web")[0], _by_kind(objects, "Deployment", "worker")[0]
     assert "replicas" not in web["spec"] and worker["spec"]["replicas"] == 1
-    assert _by_kind(objects, "HorizontalPodAutoscaler", "web") and not _by_kind(objects, "HorizontalPodAutoscaler", "worker")
+    assert _by_kind(objects, "HorizontalPodAutoscaler", "web") and not _by_kind(
+        objects, "HorizontalPodAutoscaler", "worker"
+    )
     for deployment in (web, worker):
         pod = deployment["spec"]["template"]["spec"]
         context = pod["containers"][0]["securityContext"]
@@ -83,11 +84,15 @@ def test_deployments_get_secure_defaults_and_no_replicas_under_an_autoscaler(loa
 
 
 def test_references_become_secret_key_refs_never_values(loaded, services):
-    objects = _render(loaded, "laa-apply-production", "live", services,
-                      secrets={"secrets.api-key": "s3cr3t-api-key"}).objects()
+    objects = _render(
+        loaded, "laa-apply-production", "live", services, secrets={"secrets.api-key": "s3cr3t-api-key"}
+    ).objects()
     text = rendering.to_yaml(objects)
     assert "s3cr3t" not in text and base64.b64encode(b"s3cr3t-api-key").decode() not in text
-    env = {e["name"]: e for e in _by_kind(objects, "Deployment", "web")[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e
+        for e in _by_kind(objects, "Deployment", "web")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["DATABASE_URL"]["valueFrom"] == {"secretKeyRef": {"name": "civic-secrets", "key": "services.db.url"}}
     assert env["CACHE"]["value"] == "redis://$(CIVIC_REF_0):$(CIVIC_REF_1)/0"
     assert env["CIVIC_REF_0"]["valueFrom"]["secretKeyRef"]["key"] == "services.cache.host"
@@ -99,8 +104,7 @@ def test_references_become_secret_key_refs_never_values(loaded, services):
 
 
 def test_a_development_cluster_gets_a_plain_secret_with_only_the_values_given(loaded, services):
-    objects = _render(loaded, "laa-apply-dev", "dev", services,
-                      secrets={"secrets.api-key": "dev-key"}).objects()
+    objects = _render(loaded, "laa-apply-dev", "dev", services, secrets={"secrets.api-key": "dev-key"}).objects()
     secret = _by_kind(objects, "Secret", "civic-secrets")[0]
     assert secret["data"] == {"secrets.api-key": base64.b64encode(b"dev-key").decode()}
     assert "services.db.url" in secret["metadata"]["annotations"]["civic.dev/missing-values"]
@@ -115,33 +119,45 @@ def test_namespace_access_and_network_follow_the_environment(loaded, services):
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.30"
     assert namespace["metadata"]["labels"]["civic.dev/is-production"] == "true"
     (binding,) = _by_kind(objects, "RoleBinding")
-    assert binding["subjects"] == [{"kind": "Group", "name": "github:laa-apply-for-legal-aid",
-                                    "apiGroup": "rbac.authorization.k8s.io"}]
+    assert binding["subjects"] == [
+        {"kind": "Group", "name": "github:laa-apply-for-legal-aid", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
     policies = {p["metadata"]["name"]: p for p in _by_kind(objects, "NetworkPolicy")}
     assert "ingress" not in policies["default-deny"]["spec"]
-    assert policies["allow-monitoring"]["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == \
-        {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    assert policies["allow-monitoring"]["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
     ingress = _by_kind(objects, "Ingress", "web")[0]
-    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-production",
-                                                  "nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
+    assert ingress["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt-production",
+        "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+    }
     assert ingress["spec"]["tls"][0]["hosts"] == [
-        "web.laa-apply-production.apps.live.cloud-platform.service.justice.gov.uk"]
+        "web.laa-apply-production.apps.live.cloud-platform.service.justice.gov.uk"
+    ]
 
 
 def test_allow_from_adds_one_policy_per_named_environment(loaded, services):
     assert loaded.environments["laa-apply-staging"].spec.network.allow_from == ["laa-apply-dev"]
     objects = _render(loaded, "laa-apply-staging", "live", services).objects()
     policy = _by_kind(objects, "NetworkPolicy", "allow-from-laa-apply-dev")[0]
-    assert policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == \
-        {"kubernetes.io/metadata.name": "laa-apply-dev"}
+    assert policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "laa-apply-dev"
+    }
 
 
 def test_members_carry_their_applyset_id_computed_as_kubectl_does(loaded, services):
     rendered = _render(loaded, "laa-apply-production", "live", services)
     # kubectl: base64url(sha256("civic-service-web.laa-apply-production.ConfigMap.")), no padding
     import hashlib
-    expected = "applyset-" + base64.urlsafe_b64encode(hashlib.sha256(
-        b"civic-service-web.laa-apply-production.ConfigMap.").digest()).decode().rstrip("=") + "-v1"
+
+    expected = (
+        "applyset-"
+        + base64.urlsafe_b64encode(hashlib.sha256(b"civic-service-web.laa-apply-production.ConfigMap.").digest())
+        .decode()
+        .rstrip("=")
+        + "-v1"
+    )
     web = next(s for s in rendered.sets if s.service == "web")
     assert web.id == expected
     assert all(m["metadata"]["labels"]["applyset.kubernetes.io/part-of"] == expected for m in web.members)

@@ -41,7 +41,7 @@ class Receiver(ThreadingHTTPServer):
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 outer.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)
@@ -71,15 +71,33 @@ def monitoring(tmp_path):
     os.makedirs(os.path.join(workdir, "secrets"), mode=0o700)
     spec = models.ServiceSpec.model_validate({"alerts": {"downFor": "2s"}})
     with open(os.path.join(workdir, "rules", "laa-apply-production.yml"), "w") as f:
-        f.write(rules.rule_file({"laa-apply-production": rules.service_rules(
-            environment=env, service="web", spec=spec, link="http://127.0.0.1:8000/ui/laa-apply-production/web")}))
+        f.write(
+            rules.rule_file(
+                {
+                    "laa-apply-production": rules.service_rules(
+                        environment=env,
+                        service="web",
+                        spec=spec,
+                        link="http://127.0.0.1:8000/ui/laa-apply-production/web",
+                    )
+                }
+            )
+        )
     ports = stack.Ports(prometheus=free_port(), alertmanager=free_port(), pushgateway=free_port())
     s = stack.Stack(workdir=workdir, ports=ports, retention="36h")
     with open(os.path.join(workdir, "prometheus.yml"), "w") as f:
-        f.write(scrape.config_text(scrape.prometheus_config(
-            rules_glob=os.path.join(workdir, "rules", "*.yml"), targets_dir=os.path.join(workdir, "targets"),
-            alertmanager=f"127.0.0.1:{ports.alertmanager}", civic=None, haproxy=None,
-            pushgateway=f"127.0.0.1:{ports.pushgateway}")))
+        f.write(
+            scrape.config_text(
+                scrape.prometheus_config(
+                    rules_glob=os.path.join(workdir, "rules", "*.yml"),
+                    targets_dir=os.path.join(workdir, "targets"),
+                    alertmanager=f"127.0.0.1:{ports.alertmanager}",
+                    civic=None,
+                    haproxy=None,
+                    pushgateway=f"127.0.0.1:{ports.pushgateway}",
+                )
+            )
+        )
 
     def secret_file(team: str, name: str) -> str:
         path = os.path.join(workdir, "secrets", f"{team}--{name}")
@@ -89,10 +107,12 @@ def monitoring(tmp_path):
         return path
 
     config = routing.alertmanager_config(
-        teams=loaded.teams, civic_webhook=f"http://127.0.0.1:{free_port()}/unused",
+        teams=loaded.teams,
+        civic_webhook=f"http://127.0.0.1:{free_port()}/unused",
         secret_file=secret_file,
         secret_value=lambda team, name: receiver.url if name == "apply-slack-webhook" else None,
-        group_interval="2s")
+        group_interval="2s",
+    )
     with open(os.path.join(workdir, "alertmanager.yml"), "w") as f:
         f.write(routing.config_text(config))
     s.start()
@@ -104,8 +124,7 @@ def monitoring(tmp_path):
 
 def push(s: stack.Stack, *, ready: int) -> None:
     labels = 'environment="laa-apply-production",service="web"'
-    body = (f"civic_service_replicas_desired{{{labels}}} 2\n"
-            f"civic_service_replicas_ready{{{labels}}} {ready}\n")
+    body = f"civic_service_replicas_desired{{{labels}}} 2\ncivic_service_replicas_ready{{{labels}}} {ready}\n"
     response = httpx.put(f"{s.pushgateway_url}/metrics/job/civic", content=body)
     assert response.status_code == 200, response.text
 
@@ -131,9 +150,12 @@ def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
     assert am.alerts(team="opg-lpa") == []
 
     push(s, ready=2)
-    resolved = deadlines.poll(lambda: [b for b in receiver.bodies
-                                       if b["attachments"][0]["title"].startswith("[RESOLVED")],
-                              timeout=90, interval=0.2, what="the resolved Slack message")
+    resolved = deadlines.poll(
+        lambda: [b for b in receiver.bodies if b["attachments"][0]["title"].startswith("[RESOLVED")],
+        timeout=90,
+        interval=0.2,
+        what="the resolved Slack message",
+    )
     assert resolved[0]["attachments"][0]["title"] == "[RESOLVED] CivicServiceDown: web in laa-apply-production"
     am.close()
 
@@ -141,14 +163,19 @@ def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
 def test_silences_are_created_with_a_reason_and_listed(monitoring):
     s, _ = monitoring
     am = alertmanager.Alertmanager(s.alertmanager_url)
-    silence_id = am.silence(matchers={"environment": "laa-apply-production", "service": "web"},
-                            duration=datetime.timedelta(hours=2), reason="planned database upgrade",
-                            author="asha.patel")
+    silence_id = am.silence(
+        matchers={"environment": "laa-apply-production", "service": "web"},
+        duration=datetime.timedelta(hours=2),
+        reason="planned database upgrade",
+        author="asha.patel",
+    )
     (listed,) = am.silences()
     assert listed["id"] == silence_id
     assert listed["comment"] == "planned database upgrade" and listed["createdBy"] == "asha.patel"
-    assert {m["name"]: m["value"] for m in listed["matchers"]} == {"environment": "laa-apply-production",
-                                                                   "service": "web"}
+    assert {m["name"]: m["value"] for m in listed["matchers"]} == {
+        "environment": "laa-apply-production",
+        "service": "web",
+    }
     am.close()
 
 

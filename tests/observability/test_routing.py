@@ -34,16 +34,25 @@ def config_file(tmp_path, example):
         return str(path)
 
     config = routing.alertmanager_config(
-        teams=example.teams, civic_webhook="http://127.0.0.1:8000/api/v1/alerts/webhook",
-        secret_file=secret_file, secret_value=lambda team, name: values.get((team, name)))
+        teams=example.teams,
+        civic_webhook="http://127.0.0.1:8000/api/v1/alerts/webhook",
+        secret_file=secret_file,
+        secret_value=lambda team, name: values.get((team, name)),
+    )
     path = tmp_path / "alertmanager.yml"
     path.write_text(routing.config_text(config))
     return str(path)
 
 
 def _route(config_file: str, **labels: str) -> list[str]:
-    args = [AMTOOL, "config", "routes", "test", f"--config.file={config_file}",
-            *(f"{k}={v}" for k, v in labels.items())]
+    args = [
+        AMTOOL,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={config_file}",
+        *(f"{k}={v}" for k, v in labels.items()),
+    ]
     result = subprocess.run(args, capture_output=True, text=True)
     return sorted(result.stdout.strip().split(","))
 
@@ -58,24 +67,41 @@ def test_amtool_accepts_the_generated_configuration(config_file):
 
 def test_alerts_go_to_the_owning_team_by_severity_and_production(config_file):
     base = {"alertname": "CivicServiceDown", "service": "web"}
-    assert _route(config_file, **base, team="laa-apply", production="true", severity="critical",
-                  environment="laa-apply-production") == ["civic", "laa-apply/apply-alerts"]
-    assert _route(config_file, **base, team="laa-apply", production="false", severity="critical",
-                  environment="laa-apply-dev") == ["civic", "laa-apply/apply-dev"]
-    assert _route(config_file, **base, team="laa-apply", production="false", severity="warning",
-                  environment="laa-apply-dev") == ["civic"], "apply-dev takes critical alerts only"
-    assert _route(config_file, **base, team="opg-lpa", production="true", severity="critical",
-                  environment="opg-lpa-production") == ["civic", "opg-lpa/lpa-oncall"]
-    assert _route(config_file, **base, team="hmpps-book-visit", production="true", severity="critical",
-                  environment="hmpps-book-visit-prod") == ["civic"], "no secret set: Civic only"
+    assert _route(
+        config_file,
+        **base,
+        team="laa-apply",
+        production="true",
+        severity="critical",
+        environment="laa-apply-production",
+    ) == ["civic", "laa-apply/apply-alerts"]
+    assert _route(
+        config_file, **base, team="laa-apply", production="false", severity="critical", environment="laa-apply-dev"
+    ) == ["civic", "laa-apply/apply-dev"]
+    assert _route(
+        config_file, **base, team="laa-apply", production="false", severity="warning", environment="laa-apply-dev"
+    ) == ["civic"], "apply-dev takes critical alerts only"
+    assert _route(
+        config_file, **base, team="opg-lpa", production="true", severity="critical", environment="opg-lpa-production"
+    ) == ["civic", "opg-lpa/lpa-oncall"]
+    assert _route(
+        config_file,
+        **base,
+        team="hmpps-book-visit",
+        production="true",
+        severity="critical",
+        environment="hmpps-book-visit-prod",
+    ) == ["civic"], "no secret set: Civic only"
 
 
 def test_routes_as_sentences_for_a_plan(example):
     env = example.environments["laa-apply-production"]
     assert routing.routes(env, example.teams["laa-apply"]) == [
-        "critical, warning → #apply-alerts (laa-apply/apply-alerts)"]
+        "critical, warning → #apply-alerts (laa-apply/apply-alerts)"
+    ]
     dev = example.environments["laa-apply-dev"]
     assert routing.routes(dev, example.teams["laa-apply"]) == ["critical → #apply-dev (laa-apply/apply-dev)"]
     opg_dev = example.environments["opg-lpa-dev"]
     assert routing.routes(opg_dev, example.teams["opg-lpa"]) == [
-        "team opg-lpa has no channel for this environment: alerts reach Civic only"]
+        "team opg-lpa has no channel for this environment: alerts reach Civic only"
+    ]

@@ -24,8 +24,9 @@ def test_every_builtin_policy_has_a_suite_with_allowed_and_denied_cases():
         assert any(c not in (0, "no") for c in counts), f"{name}: no case that must be denied"
 
 
-@pytest.mark.parametrize(("suite", "doc", "index"), CASES,
-                         ids=[f"{s.spec.policy}:{s.spec.cases[i].name}" for s, _, i in CASES])
+@pytest.mark.parametrize(
+    ("suite", "doc", "index"), CASES, ids=[f"{s.spec.policy}:{s.spec.cases[i].name}" for s, _, i in CASES]
+)
 def test_case(suite, doc, index):
     one = suite.model_copy(update={"spec": suite.spec.model_copy(update={"cases": [suite.spec.cases[index]]})})
     (result,) = suites.run_suite(one, doc, POLICIES)
@@ -34,8 +35,11 @@ def test_case(suite, doc, index):
 
 def test_a_wrong_expectation_fails_and_says_what_it_got():
     suite, doc = next((s, d) for s, d in PARSED if s.spec.policy == "production-replicas")
-    wrong = suite.model_copy(update={"spec": suite.spec.model_copy(update={"cases": [
-        suite.spec.cases[1].model_copy(update={"violations": 0})]})})
+    wrong = suite.model_copy(
+        update={
+            "spec": suite.spec.model_copy(update={"cases": [suite.spec.cases[1].model_copy(update={"violations": 0})]})
+        }
+    )
     (result,) = suites.run_suite(wrong, doc, POLICIES)
     assert not result.ok
     assert result.detail.startswith("expected 0 violation(s), got 1: 'service 'web' runs in production")
@@ -44,7 +48,12 @@ def test_a_wrong_expectation_fails_and_says_what_it_got():
 
 def test_a_message_that_does_not_match_fails():
     suite, doc = next((s, d) for s, d in PARSED if s.spec.policy == "no-privileged")
-    wrong = suite.model_copy(update={"spec": suite.spec.model_copy(update={"cases": [
-        suite.spec.cases[1].model_copy(update={"message": "^nothing like it$"})]})})
+    wrong = suite.model_copy(
+        update={
+            "spec": suite.spec.model_copy(
+                update={"cases": [suite.spec.cases[1].model_copy(update={"message": "^nothing like it$"})]}
+            )
+        }
+    )
     (result,) = suites.run_suite(wrong, doc, POLICIES)
     assert "does not match /^nothing like it$/" in result.detail

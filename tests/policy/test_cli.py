@@ -12,8 +12,10 @@ from civic.store import deployments
 from civic.store.state import StateStore
 
 DEV = "environments/laa-apply-dev/environment.yaml"
-OVERRIDE_NOTE = ("memory-limit-ratio: mode deny (built-in: warn), by policies/memory-limit-ratio.yaml: "
-                 "Over-committed memory caused the node evictions of March 2025 (incident INC-2031).")
+OVERRIDE_NOTE = (
+    "memory-limit-ratio: mode deny (built-in: warn), by policies/memory-limit-ratio.yaml: "
+    "Over-committed memory caused the node evictions of March 2025 (incident INC-2031)."
+)
 
 
 def edit(estate_dir: str, rel: str, old: str, new: str) -> None:
@@ -41,8 +43,10 @@ def test_a_denial_fails_validate_with_file_line_and_policy(cli, estate_dir):
     grant_user(estate_dir)
     result = cli("validate", "--estate", estate_dir)
     assert result.code == 1
-    assert (f"deny  {DEV}:15:3: access is granted to user 'asha'; grant it to a team (spec.access[].team), "
-            "so that it follows the team when people move on. [access-teams-only]") in result.out
+    assert (
+        f"deny  {DEV}:15:3: access is granted to user 'asha'; grant it to a team (spec.access[].team), "
+        "so that it follows the team when people move on. [access-teams-only]"
+    ) in result.out
     as_json = json.loads(cli("validate", "--estate", estate_dir, "--output", "json").out)
     assert as_json["policy"]["summary"]["denied"] == 1
 
@@ -107,8 +111,10 @@ def test_a_bad_suite_file_is_reported_at_its_line(cli, estate_dir):
     edit(estate_dir, "policies/tests/source-in-moj-github.yaml", "violations: 1", "violations: many")
     result = cli("policy", "test", "--estate", estate_dir)
     assert result.code == 1
-    assert ("policies/tests/source-in-moj-github.yaml:13:7: spec.cases[1].violations: must be a number, "
-            "'yes' or 'no', got 'many'.") in result.err
+    assert (
+        "policies/tests/source-in-moj-github.yaml:13:7: spec.cases[1].violations: must be a number, "
+        "'yes' or 'no', got 'many'."
+    ) in result.err
 
 
 NO_REDIS = """\
@@ -130,8 +136,12 @@ def test_audit_reports_what_is_applied_against_policies_added_since(cli, estate_
     assert clean.code == 0 and "Audited 12 applied objects" in clean.out
     store = StateStore(state)
     try:  # a service deployed as civic deploy records it, judged in its environment (production)
-        spec = {"apiVersion": "civic/v1", "kind": "Service", "metadata": {"name": "web"},
-                "spec": {"run": {"command": ["web"]}, "replicas": 1}}
+        spec = {
+            "apiVersion": "civic/v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"run": {"command": ["web"]}, "replicas": 1},
+        }
         deployments.Deployments(store).add_revision("laa-apply-production", "web", spec=spec, by="test")
     finally:
         store.close()
@@ -143,9 +153,19 @@ def test_audit_reports_what_is_applied_against_policies_added_since(cli, estate_
     groups = {g["policy"]: g for g in body["policies"]}
     assert groups["no-redis"]["totalViolations"] == 4
     assert {v["name"] for v in groups["no-redis"]["violations"]} == {
-        "hmpps-book-visit-prod", "laa-apply-dev", "laa-apply-staging", "laa-apply-production"}
-    assert groups["production-replicas"]["violations"] == [{
-        "kind": "Service", "name": "web", "environment": "laa-apply-production",
-        "message": "service 'web' runs in production with fewer than 2 replicas; set spec.replicas (or "
-                   "spec.autoscaling.min) to at least 2.", "enforcementAction": "deny"}]
+        "hmpps-book-visit-prod",
+        "laa-apply-dev",
+        "laa-apply-staging",
+        "laa-apply-production",
+    }
+    assert groups["production-replicas"]["violations"] == [
+        {
+            "kind": "Service",
+            "name": "web",
+            "environment": "laa-apply-production",
+            "message": "service 'web' runs in production with fewer than 2 replicas; set spec.replicas (or "
+            "spec.autoscaling.min) to at least 2.",
+            "enforcementAction": "deny",
+        }
+    ]
     assert body["objects"] == 13

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from tests.policy.helpers import PLATFORM, obj, subject
 
 from civic.policy import evaluation, expressions, subjects
 from civic.policy.definitions import Mode, Policy, PolicySet, Scope
 from civic.policy.verdicts import Status
-from tests.policy.helpers import PLATFORM, obj, subject
 
 TODAY = datetime.date(2026, 1, 1)
 
@@ -21,8 +21,14 @@ def run(*policies: Policy, items=None):
 
 def test_true_passes_false_is_one_violation_with_the_rendered_message():
     ok = Policy("ok", "d", ("Environment",), "never", expression="object.spec.production == false")
-    bad = Policy("bad", "d", ("Environment",), "env {name} of team {object.spec.team}: {params.why}",
-                 expression="false", params={"why": "because"})
+    bad = Policy(
+        "bad",
+        "d",
+        ("Environment",),
+        "env {name} of team {object.spec.team}: {params.why}",
+        expression="false",
+        params={"why": "because"},
+    )
     report = run(ok, bad)
     by = {v.policy: v for v in report.verdicts}
     assert by["ok"].status is Status.PASSED
@@ -82,15 +88,24 @@ def test_a_cel_syntax_error_says_where_in_the_expression():
 
 
 def test_quantity_functions_compare_memory_and_cpu():
-    p = Policy("q", "d", ("Environment",), "x",
-               expression="memory_bytes('1Gi') == 2 * memory_bytes('512Mi') && cpu_millicores('0.5') == 500")
+    p = Policy(
+        "q",
+        "d",
+        ("Environment",),
+        "x",
+        expression="memory_bytes('1Gi') == 2 * memory_bytes('512Mi') && cpu_millicores('0.5') == 500",
+    )
     assert run(p).verdicts[0].status is Status.PASSED
 
 
 def test_a_python_check_has_the_same_interface_as_cel():
     def no_dev(values, params):
-        return [values["object"]["metadata"]["name"]] if values["object"]["spec"]["environmentName"] == \
-            params["banned"] else []
+        return (
+            [values["object"]["metadata"]["name"]]
+            if values["object"]["spec"]["environmentName"] == params["banned"]
+            else []
+        )
+
     p = Policy("py", "d", ("Environment",), "{item} is banned", check=no_dev, params={"banned": "development"})
     (verdict,) = run(p).verdicts
     assert verdict.messages == ("test-dev is banned",)
@@ -104,23 +119,35 @@ def test_an_estate_wide_check_sees_every_subject_at_once():
         items = list(items)
         seen.append(len(items))
         return [(items[0], "first")]
+
     p = Policy("all", "d", ("Environment",), "{item}", check=count, scope=Scope.ESTATE)
     envs = [subject("Environment", metadata={"name": n}) for n in ("a", "b", "c")]
     report = run(p, items=envs + [subject("Team")])
     assert seen == [3]
     assert [(v.name, v.status) for v in report.verdicts] == [
-        ("a", Status.VIOLATED), ("b", Status.PASSED), ("c", Status.PASSED)]
+        ("a", Status.VIOLATED),
+        ("b", Status.PASSED),
+        ("c", Status.PASSED),
+    ]
 
 
 def test_a_new_subject_kind_can_be_registered(monkeypatch):
     """A Kubernetes Pod, as a later Gatekeeper-library conformance check would add it."""
     monkeypatch.setitem(subjects.KINDS, "Pod", None)
     subjects.register(subjects.SubjectKind("Pod", view=dict))
-    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
-        {"name": "a", "securityContext": {"privileged": True}}, {"name": "b"}]}}
-    p = Policy("k8s-privileged", "d", ("Pod",), "container {item} is privileged",
-               expression="object.spec.containers.filter(c, has(c.securityContext) && "
-                          "c.securityContext.privileged).map(c, c.name)")
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a", "securityContext": {"privileged": True}}, {"name": "b"}]},
+    }
+    p = Policy(
+        "k8s-privileged",
+        "d",
+        ("Pod",),
+        "container {item} is privileged",
+        expression="object.spec.containers.filter(c, has(c.securityContext) && "
+        "c.securityContext.privileged).map(c, c.name)",
+    )
     report = run(p, items=[subjects.from_spec("Pod", "p", pod)])
     assert report.verdicts[0].messages == ("container a is privileged",)
 
@@ -128,13 +155,15 @@ def test_a_new_subject_kind_can_be_registered(monkeypatch):
 def test_verdicts_point_at_the_file_and_line_of_the_field(estate_dir):
     from civic.policy import estate as policy_estate
     from civic.spec import estate
+
     loaded = estate.load(estate_dir)
     p = Policy("hosts", "d", ("Environment",), "{item}", expression="hosts", field="spec.hosts")
     report = policy_estate.check(loaded, today=TODAY, policies=PolicySet((p,)))
     prod = next(v for v in report.verdicts if v.name == "laa-apply-production")
     assert (prod.file, prod.line, prod.column) == ("environments/laa-apply-production/environment.yaml", 19, 3)
-    assert prod.lines() == ["environments/laa-apply-production/environment.yaml:19:3: "
-                            "apply-for-legal-aid.service.justice.gov.uk [hosts]"]
+    assert prod.lines() == [
+        "environments/laa-apply-production/environment.yaml:19:3: apply-for-legal-aid.service.justice.gov.uk [hosts]"
+    ]
 
 
 def test_safe_defaults_are_spelled_out_for_services():

@@ -9,8 +9,8 @@ import os
 import stat
 
 from civic import policy
-from civic.spec import estate as estate_mod
 from civic.control import memo
+from civic.spec import estate as estate_mod
 
 TODAY = datetime.date(2026, 11, 22)
 
@@ -55,8 +55,11 @@ def test_validate_twice_says_the_same_and_sees_a_new_violation(cli, estate_dir):
         f.write(text.replace("environmentName: development", "environmentName: production"))
     third = cli("validate", "--estate", estate_dir, "--output", "json")
     assert third.code == 1, "production-flag denies a non-production environment named production"
-    assert any(v["policy"] == "production-flag" and v["name"] == "laa-apply-dev"
-               for v in json.loads(third.out)["policy"]["verdicts"] if v["status"] == "violated")
+    assert any(
+        v["policy"] == "production-flag" and v["name"] == "laa-apply-dev"
+        for v in json.loads(third.out)["policy"]["verdicts"]
+        if v["status"] == "violated"
+    )
 
 
 def test_the_memo_is_kept_outside_the_estate_for_its_owner_only(cli, estate_dir):

@@ -26,9 +26,14 @@ from civic.spec import estate, models
 from civic.store import crypto, deployments, state
 
 ENV = "laa-apply-dev"
-WEB = models.Service.model_validate({
-    "apiVersion": "civic/v1", "kind": "Service", "metadata": {"name": "web"},
-    "spec": {"run": {"command": ["python", "app.py"]}}}).canonical()
+WEB = models.Service.model_validate(
+    {
+        "apiVersion": "civic/v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"run": {"command": ["python", "app.py"]}},
+    }
+).canonical()
 
 
 class ScriptedBackend:
@@ -79,8 +84,9 @@ def ctx(estate_dir, tmp_path, monkeypatch):
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     store = state.StateStore(os.path.join(tmp_path, "state.db"))
     applying.apply(estate.load(estate_dir), store)
-    yield desired.Context(store, deployments.Deployments(store),
-                          crypto.SecretBox.load(os.path.join(tmp_path, "secret.key")))
+    yield desired.Context(
+        store, deployments.Deployments(store), crypto.SecretBox.load(os.path.join(tmp_path, "secret.key"))
+    )
     store.close()
 
 
@@ -93,11 +99,16 @@ def logged(caplog):
 async def until(predicate: Callable[[], object], *, what: str, timeout: float = 10.0) -> None:
     async def check() -> object:
         return predicate()
+
     await deadlines.apoll(check, timeout=timeout, what=what, interval=0.01)
 
 
-def run(ctx: desired.Context, backend: ScriptedBackend,
-        scenario: Callable[[loops.Reconciler], Awaitable[None]], **options: float) -> loops.Reconciler:
+def run(
+    ctx: desired.Context,
+    backend: ScriptedBackend,
+    scenario: Callable[[loops.Reconciler], Awaitable[None]],
+    **options: float,
+) -> loops.Reconciler:
     async def go() -> loops.Reconciler:
         reconciler = loops.Reconciler(ctx, backend, watch=3600, **options)
         reconciler.start()
@@ -106,6 +117,7 @@ def run(ctx: desired.Context, backend: ScriptedBackend,
         finally:
             await reconciler.aclose()
         return reconciler
+
     return asyncio.run(go())
 
 
@@ -123,8 +135,7 @@ def test_a_temporary_error_is_tried_again_after_its_delay(ctx, logged, kind):
 
     reconciler = run(ctx, backend, scenario, resync=3600)
     assert gaps(backend.attempts(ENV))[0] >= 0.3
-    assert logged("failed") == [f"reconciling {ENV} failed temporarily: the cluster is busy; "
-                                "will try again in 0.3 s"]
+    assert logged("failed") == [f"reconciling {ENV} failed temporarily: the cluster is busy; will try again in 0.3 s"]
     assert reconciler.counts == {"temporary": 1}
     assert reconciler.failures == {}
 
@@ -138,8 +149,9 @@ def test_a_temporary_error_without_a_delay_is_tried_again_after_the_resync_inter
 
     run(ctx, backend, scenario, resync=0.25)
     assert gaps(backend.attempts(ENV))[0] >= 0.25
-    assert logged("failed") == [f"reconciling {ENV} failed temporarily: the state store is locked; "
-                                "will try again in 0.25 s"]
+    assert logged("failed") == [
+        f"reconciling {ENV} failed temporarily: the state store is locked; will try again in 0.25 s"
+    ]
 
 
 def test_a_permanent_error_is_reported_once_and_waits_for_the_desired_state_to_change(ctx, logged):
@@ -154,12 +166,13 @@ def test_a_permanent_error_is_reported_once_and_waits_for_the_desired_state_to_c
         failure = reconciler.failures[ENV]
         assert (failure.kind, failure.message) == ("PermanentError", "service 'web' asks for more than the quota")
         await asyncio.to_thread(ctx.records.add_revision, ENV, "web", spec=WEB, by="test")
-        await until(lambda: len(backend.attempts(ENV)) >= 2 and ENV not in reconciler.failures,
-                    what="the new desired state applied")
+        await until(
+            lambda: len(backend.attempts(ENV)) >= 2 and ENV not in reconciler.failures,
+            what="the new desired state applied",
+        )
 
     reconciler = run(ctx, backend, scenario, resync=0.05)
-    assert logged("failed") == [f"reconciling {ENV} failed permanently: service 'web' asks for more "
-                                "than the quota"]
+    assert logged("failed") == [f"reconciling {ENV} failed permanently: service 'web' asks for more than the quota"]
     assert logged("succeeded") == [f"reconciling {ENV} succeeded; its earlier failure is over"]
     assert reconciler.counts == {"permanent": 1}
     first, *later = [[s.name for s in d.services] for d in backend.states(ENV)]
@@ -185,13 +198,15 @@ def test_a_permanent_error_is_tried_again_when_triggered_from_any_thread(ctx, lo
     assert reconciler.counts == {"permanent": 1}
 
 
-def test_a_desired_state_that_cannot_be_read_is_reported_once_and_read_again_later(tmp_path, estate_dir,
-                                                                                   monkeypatch, logged):
+def test_a_desired_state_that_cannot_be_read_is_reported_once_and_read_again_later(
+    tmp_path, estate_dir, monkeypatch, logged
+):
     """An empty store has no platform: reading fails permanently, and the backend is not called."""
     monkeypatch.delenv(crypto.KEY_ENV, raising=False)
     store = state.StateStore(os.path.join(tmp_path, "state.db"))
-    ctx = desired.Context(store, deployments.Deployments(store),
-                          crypto.SecretBox.load(os.path.join(tmp_path, "secret.key")))
+    ctx = desired.Context(
+        store, deployments.Deployments(store), crypto.SecretBox.load(os.path.join(tmp_path, "secret.key"))
+    )
     backend = ScriptedBackend({})
 
     async def scenario(reconciler: loops.Reconciler) -> None:
@@ -202,15 +217,18 @@ def test_a_desired_state_that_cannot_be_read_is_reported_once_and_read_again_lat
         await until(lambda: reconciler.passes[ENV] >= 2, what="a second pass")
         assert backend.attempts(ENV) == []
         await asyncio.to_thread(applying.apply, estate.load(estate_dir), store)
-        await until(lambda: backend.attempts(ENV) and ENV not in reconciler.failures,
-                    what="the environment applied at a resync")
+        await until(
+            lambda: backend.attempts(ENV) and ENV not in reconciler.failures, what="the environment applied at a resync"
+        )
 
     try:
         reconciler = run(ctx, backend, scenario, resync=0.05)
     finally:
         store.close()
-    assert logged("failed") == [f"reconciling {ENV} failed permanently: no platform has been applied to "
-                                "this store; 'civic apply' records the estate's civic.yaml."]
+    assert logged("failed") == [
+        f"reconciling {ENV} failed permanently: no platform has been applied to "
+        "this store; 'civic apply' records the estate's civic.yaml."
+    ]
     assert reconciler.counts == {"permanent": 1}
 
 
@@ -236,7 +254,9 @@ def test_other_errors_are_tried_again_with_exponential_back_off_up_to_a_cap(ctx,
     reconciler = run(ctx, backend, scenario, resync=3600, backoff=0.05, max_backoff=0.2)
     delays = [0.05, 0.1, 0.2, 0.2]
     assert all(gap >= delay for gap, delay in zip(gaps(backend.attempts(ENV)[:5]), delays, strict=True))
-    assert logged("failed") == [f"reconciling {ENV} failed: the cluster refused; will try again in {d:g} s "
-                                f"(attempt {n})" for n, d in enumerate(delays, start=1)]
+    assert logged("failed") == [
+        f"reconciling {ENV} failed: the cluster refused; will try again in {d:g} s (attempt {n})"
+        for n, d in enumerate(delays, start=1)
+    ]
     assert reconciler.counts == {"error": 4}
     assert reconciler.failures == {}

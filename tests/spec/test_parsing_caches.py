@@ -35,8 +35,12 @@ def test_a_file_with_a_problem_is_reported_every_time(estate_dir, which):
 
 def test_the_files_of_a_commit_read_as_the_files_on_disk(estate_dir):
     def git(*args: str) -> None:
-        subprocess.run(["git", "-C", estate_dir, "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", estate_dir, "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+            check=True,
+            capture_output=True,
+        )
+
     os.makedirs(os.path.join(estate_dir, "environments", "no-file-yet"))
     with open(os.path.join(estate_dir, "environments", "no-file-yet", "README.md"), "w") as f:
         f.write("an environment folder without its environment.yaml\n")

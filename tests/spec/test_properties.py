@@ -14,17 +14,68 @@ from civic.spec import estate as estate_mod
 EXAMPLE_ESTATE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "estate")
 
 ENV_FILE = "environments/laa-apply-dev/environment.yaml"
-FIELDS = ["apiVersion", "kind", "metadata", "spec", "name", "team", "businessUnit", "application",
-          "production", "environmentName", "quota", "cpu", "memory", "replicas", "services", "access",
-          "hosts", "backingServices", "type", "class", "secrets", "variables", "network", "allowFrom",
-          "reviewAfter", "owner", "teamChannel", "role", "user", "shared", "labels", "limits", "x"]
+FIELDS = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "name",
+    "team",
+    "businessUnit",
+    "application",
+    "production",
+    "environmentName",
+    "quota",
+    "cpu",
+    "memory",
+    "replicas",
+    "services",
+    "access",
+    "hosts",
+    "backingServices",
+    "type",
+    "class",
+    "secrets",
+    "variables",
+    "network",
+    "allowFrom",
+    "reviewAfter",
+    "owner",
+    "teamChannel",
+    "role",
+    "user",
+    "shared",
+    "labels",
+    "limits",
+    "x",
+]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
-                    st.text(max_size=20), st.sampled_from(["civic/v1", "Environment", "laa-apply",
-                                                           "LAA", "development", "${services.db.url}",
-                                                           "${secrets.x}", "${", "500m", "2Gi"]))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(FIELDS), inner, max_size=6)), max_leaves=25)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "civic/v1",
+            "Environment",
+            "laa-apply",
+            "LAA",
+            "development",
+            "${services.db.url}",
+            "${secrets.x}",
+            "${",
+            "500m",
+            "2Gi",
+        ]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(FIELDS), inner, max_size=6)),
+    max_leaves=25,
+)
 
 
 def _texts() -> dict[str, str]:

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from civic.control import applying
 from civic.errors import StoreError
 from civic.spec import estate as estate_mod
-from civic.control import applying
 from civic.store.state import StateStore
 
 
@@ -43,7 +43,9 @@ def test_apply_is_idempotent_and_records_history(estate_dir, state):
     history = store.history("Environment", "laa-apply-dev")
     assert [(h.operation, h.git_revision) for h in history] == [("update", "def456"), ("create", "abc123")]
     assert history[0].changes == ['~ spec.quota.cpu: "2" → "3"']
-    assert store.specs({("Environment", "laa-apply-dev")})[("Environment", "laa-apply-dev")]["spec"]["quota"]["cpu"] == "3"
+    assert (
+        store.specs({("Environment", "laa-apply-dev")})[("Environment", "laa-apply-dev")]["spec"]["quota"]["cpu"] == "3"
+    )
     store.close()
 
 
@@ -62,6 +64,7 @@ def test_plan_reads_only_the_changed_specs(estate_dir, tmp_path):
 
 def test_changed_since_scopes_the_plan(cli, estate_dir):
     import subprocess
+
     git = ["git", "-C", estate_dir, "-c", "user.email=t@example.org", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -69,6 +72,7 @@ def test_changed_since_scopes_the_plan(cli, estate_dir):
     assert cli("apply", "--estate", estate_dir).code == 0
     _edit(estate_dir, "environments/opg-lpa-dev/environment.yaml", "#opg-lpa-dev", "#opg-lpa-devs")
     import json
+
     body = json.loads(cli("plan", "--estate", estate_dir, "--changed-since", "HEAD", "-o", "json").out)
     assert body["scoped"] is True
     assert [c["name"] for c in body["changes"]] == ["opg-lpa-dev"]

@@ -22,8 +22,12 @@ def state(request, tmp_path):
 
 
 def _civic(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from civic.cli.main import run; run()", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from civic.cli.main import run; run()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_applies_at_once_give_one_revision(estate_dir, state):
@@ -53,9 +57,8 @@ def test_a_held_lock_times_out_with_the_holder_named(state):
     holder.start()
     try:
         assert entered.wait(10)
-        with pytest.raises(LockTimeout) as e:
-            with other.lock(timeout=0.3):
-                pass
+        with pytest.raises(LockTimeout) as e, other.lock(timeout=0.3):
+            pass
         assert "another apply is running" in e.value.message
         assert f"pid {os.getpid()}" in e.value.message
         assert e.value.exit_code == 3

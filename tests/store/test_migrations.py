@@ -45,8 +45,7 @@ def _previous_release_ddl(dialect: str, tables: set[str] | None = None) -> list[
     with open(os.path.join(PREVIOUS_RELEASE, f"{dialect}.sql")) as f:
         body = "\n".join(line for line in f.read().splitlines() if not line.startswith("--"))
     statements = [s.strip() for s in body.split(";") if s.strip()]
-    return [s for s in statements
-            if tables is None or re.search(r"(?:CREATE TABLE|ON) (\w+)", s).group(1) in tables]
+    return [s for s in statements if tables is None or re.search(r"(?:CREATE TABLE|ON) (\w+)", s).group(1) in tables]
 
 
 def _previous_release_store(state: str, loaded: estate_mod.Estate, *, tables: set[str] | None = None) -> None:
@@ -57,24 +56,41 @@ def _previous_release_store(state: str, loaded: estate_mod.Estate, *, tables: se
         for statement in _previous_release_ddl(engine.dialect.name, tables):
             conn.exec_driver_sql(statement)
         now = time.time()
-        conn.execute(sa.text("INSERT INTO civic_revisions (git_revision, applied_at, applied_by, summary) "
-                             "VALUES ('abc123', :now, 'ops@host pid 1', :summary)"),
-                     {"now": now, "summary": json.dumps({"create": 12})})
+        conn.execute(
+            sa.text(
+                "INSERT INTO civic_revisions (git_revision, applied_at, applied_by, summary) "
+                "VALUES ('abc123', :now, 'ops@host pid 1', :summary)"
+            ),
+            {"now": now, "summary": json.dumps({"create": 12})},
+        )
         for (kind, name), model in loaded.objects().items():
             spec = json.dumps(model.canonical(), sort_keys=True, default=str)
-            conn.execute(sa.text("INSERT INTO civic_objects VALUES (:kind, :name, :spec, :fp, '{}', 1, :now)"),
-                         {"kind": kind, "name": name, "spec": spec, "fp": model.fingerprint(), "now": now})
-            conn.execute(sa.text("INSERT INTO civic_history (revision_id, kind, name, operation, spec, changes) "
-                                 "VALUES (1, :kind, :name, 'create', :spec, '[]')"),
-                         {"kind": kind, "name": name, "spec": spec})
+            conn.execute(
+                sa.text("INSERT INTO civic_objects VALUES (:kind, :name, :spec, :fp, '{}', 1, :now)"),
+                {"kind": kind, "name": name, "spec": spec, "fp": model.fingerprint(), "now": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO civic_history (revision_id, kind, name, operation, spec, changes) "
+                    "VALUES (1, :kind, :name, 'create', :spec, '[]')"
+                ),
+                {"kind": kind, "name": name, "spec": spec},
+            )
         if tables is None:
-            conn.execute(sa.text("INSERT INTO civic_service_revisions VALUES "
-                                 "('laa-apply-dev', 'hello', 1, :spec, :now, 'ops', 'deployed', '')"),
-                         {"spec": json.dumps(_hello().canonical(), sort_keys=True), "now": now})
-            conn.execute(sa.text("INSERT INTO civic_services VALUES ('laa-apply-dev', 'hello', 1, NULL, 0, :now)"),
-                         {"now": now})
-            conn.execute(sa.text("INSERT INTO civic_tokens VALUES (:digest, 'laa-apply', :now)"),
-                         {"digest": deployments.digest(TOKEN), "now": now})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO civic_service_revisions VALUES "
+                    "('laa-apply-dev', 'hello', 1, :spec, :now, 'ops', 'deployed', '')"
+                ),
+                {"spec": json.dumps(_hello().canonical(), sort_keys=True), "now": now},
+            )
+            conn.execute(
+                sa.text("INSERT INTO civic_services VALUES ('laa-apply-dev', 'hello', 1, NULL, 0, :now)"), {"now": now}
+            )
+            conn.execute(
+                sa.text("INSERT INTO civic_tokens VALUES (:digest, 'laa-apply', :now)"),
+                {"digest": deployments.digest(TOKEN), "now": now},
+            )
     engine.dispose()
 
 
@@ -92,9 +108,14 @@ def _canonical(models_by_key: Mapping[Any, models.Kind]) -> dict[Any, dict[str, 
 
 
 def _hello() -> models.Service:
-    return models.Service.model_validate({
-        "apiVersion": "civic/v1", "kind": "Service", "metadata": {"name": "hello"},
-        "spec": {"run": {"command": "python -m http.server $PORT"}, "replicas": 2, "env": {"GREETING": "hi"}}})
+    return models.Service.model_validate(
+        {
+            "apiVersion": "civic/v1",
+            "kind": "Service",
+            "metadata": {"name": "hello"},
+            "spec": {"run": {"command": "python -m http.server $PORT"}, "replicas": 2, "env": {"GREETING": "hi"}},
+        }
+    )
 
 
 def _revision(state: str) -> str | None:
@@ -214,9 +235,14 @@ def _snapshot(state: str) -> tuple:
     engine = database.open_engine(state)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
-        tables = sorted((t, tuple(c["name"] for c in inspector.get_columns(t)),
-                         tuple(sorted(i["name"] for i in inspector.get_indexes(t))))
-                        for t in inspector.get_table_names())
+        tables = sorted(
+            (
+                t,
+                tuple(c["name"] for c in inspector.get_columns(t)),
+                tuple(sorted(i["name"] for i in inspector.get_indexes(t))),
+            )
+            for t in inspector.get_table_names()
+        )
         versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
         objects = conn.execute(sa.text("SELECT count(*) FROM civic_objects")).scalar()
     engine.dispose()
@@ -261,8 +287,13 @@ def test_civic_migrate_prints_the_revisions(cli, estate_dir, state):
     assert f"revision before: {migrations.HEAD}\n" in again.out
     assert "Already up to date: nothing to do." in again.out
     body = json.loads(cli("migrate", "--state", state, "-o", "json").out)
-    assert body == {"state": database.redact(state), "before": migrations.HEAD, "after": migrations.HEAD,
-                    "legacy": False, "changed": False}
+    assert body == {
+        "state": database.redact(state),
+        "before": migrations.HEAD,
+        "after": migrations.HEAD,
+        "legacy": False,
+        "changed": False,
+    }
 
 
 def test_civic_migrate_recognises_a_store_from_before_migrations(cli, estate_dir):
@@ -277,7 +308,9 @@ def test_civic_migrate_recognises_a_store_from_before_migrations(cli, estate_dir
 
 
 def test_store_urls_are_redacted_with_sqlalchemy():
-    assert database.redact("postgresql://civic:p%40ss@db.example:5432/civic") == \
-        "postgresql://civic:***@db.example:5432/civic"
+    assert (
+        database.redact("postgresql://civic:p%40ss@db.example:5432/civic")
+        == "postgresql://civic:***@db.example:5432/civic"
+    )
     assert database.redact("postgresql://civic@db.example/civic") == "postgresql://civic@db.example/civic"
     assert database.redact("/var/lib/civic/state.db") == "/var/lib/civic/state.db"

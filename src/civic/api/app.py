@@ -81,8 +81,9 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
         token = authorization.removeprefix("Bearer ").strip()
         known, team = await run(control.ctx.records.token_team, token) if token else (False, None)
         if not known:
-            raise Unauthorized("a valid bearer token is needed; 'civic up' saves the admin token where "
-                               "the CLI finds it.")
+            raise Unauthorized(
+                "a valid bearer token is needed; 'civic up' saves the admin token where the CLI finds it."
+            )
         return Principal(team)
 
     def admin(who: Principal = fastapi.Depends(principal)) -> Principal:
@@ -93,41 +94,50 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
     async def environment_for(env: str, who: Principal) -> models.Environment:
         spec = await run(control.environment, env)
         if not who.may(spec.spec.team):
-            raise Forbidden(f"this token acts for team '{who.team}'; environment '{env}' belongs to "
-                            f"team '{spec.spec.team}'.")
+            raise Forbidden(
+                f"this token acts for team '{who.team}'; environment '{env}' belongs to team '{spec.spec.team}'."
+            )
         return spec
 
-    Who = fastapi.Depends(principal)
+    caller = fastapi.Depends(principal)
 
     @app.get("/v1/health")
     async def health() -> answers.Health:
         return answers.Health(ok=True)
 
     @app.post("/v1/environments/{env}/services")
-    async def deploy(env: str, body: DeployBody, who: Principal = Who) -> answers.Deployed:
+    async def deploy(env: str, body: DeployBody, who: Principal = caller) -> answers.Deployed:
         environment = await environment_for(env, who)
-        done = await run(lambda: control.deploy(environment, text=body.text, file=body.file,
-                                                overrides=body.set, workdir=body.workdir,
-                                                by=who.team or "admin"))
+        done = await run(
+            lambda: control.deploy(
+                environment,
+                text=body.text,
+                file=body.file,
+                overrides=body.set,
+                workdir=body.workdir,
+                by=who.team or "admin",
+            )
+        )
         return answers.Deployed.model_validate(done)
 
     @app.get("/v1/environments/{env}/services/{name}")
-    async def service(env: str, name: str, who: Principal = Who) -> answers.ServiceState:
+    async def service(env: str, name: str, who: Principal = caller) -> answers.ServiceState:
         await environment_for(env, who)
         return answers.ServiceState.model_validate(await control.describe(env, name))
 
     @app.get("/v1/services")
-    async def services(environment: str | None = None, who: Principal = Who) -> list[answers.ServiceState]:
+    async def services(environment: str | None = None, who: Principal = caller) -> list[answers.ServiceState]:
         out = []
         for current in await run(control.ctx.records.current, environment):
             spec = await run(control.environment_or_none, current.environment)
             if spec is not None and who.may(spec.spec.team):
-                out.append(answers.ServiceState.model_validate(
-                    await control.describe(current.environment, current.service)))
+                out.append(
+                    answers.ServiceState.model_validate(await control.describe(current.environment, current.service))
+                )
         return out
 
     @app.get("/v1/replicas")
-    async def replicas(environment: str | None = None, who: Principal = Who) -> list[answers.Replica]:
+    async def replicas(environment: str | None = None, who: Principal = caller) -> list[answers.Replica]:
         if environment is not None:
             await environment_for(environment, who)
         elif who.team is not None:
@@ -135,19 +145,19 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
         return [answers.Replica.model_validate(r) for r in control.replicas(environment)]
 
     @app.post("/v1/environments/{env}/services/{name}/rollback")
-    async def rollback(env: str, name: str, body: RollbackBody, who: Principal = Who) -> answers.RolledBack:
+    async def rollback(env: str, name: str, body: RollbackBody, who: Principal = caller) -> answers.RolledBack:
         await environment_for(env, who)
         target = await run(lambda: control.roll_back(env, name, to=body.to))
         return answers.RolledBack(environment=env, service=name, revision=target, url=control.url(env, name))
 
     @app.post("/v1/environments/{env}/services/{name}/scale")
-    async def scale(env: str, name: str, body: ScaleBody, who: Principal = Who) -> answers.Scaled:
+    async def scale(env: str, name: str, body: ScaleBody, who: Principal = caller) -> answers.Scaled:
         await environment_for(env, who)
         await run(control.scale, env, name, body.replicas)
         return answers.Scaled(environment=env, service=name, replicas=body.replicas)
 
     @app.post("/v1/environments/{env}/services/{name}/restart")
-    async def restart(env: str, name: str, who: Principal = Who) -> answers.Restarted:
+    async def restart(env: str, name: str, who: Principal = caller) -> answers.Restarted:
         await environment_for(env, who)
         generation = await run(control.restart, env, name)
         return answers.Restarted(environment=env, service=name, generation=generation)
@@ -176,36 +186,40 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
         return team or who.team
 
     @app.get("/v1/alerts")
-    async def firing(team: str | None = None, who: Principal = Who) -> list[answers.Passed]:
+    async def firing(team: str | None = None, who: Principal = caller) -> list[answers.Passed]:
         with _alertmanager(control) as am:
             return answers.passed(await run(am.alerts, team=team_filter(team, who)))
 
     @app.get("/v1/alerts/history")
-    async def alert_history(team: str | None = None, who: Principal = Who) -> list[answers.AlertEvent]:
+    async def alert_history(team: str | None = None, who: Principal = caller) -> list[answers.AlertEvent]:
         rows = await run(alerts_store.history, control.ctx.store, team=team_filter(team, who))
         return [answers.AlertEvent.model_validate(r) for r in rows]
 
     @app.post("/v1/silences")
-    async def silence(body: SilenceBody, who: Principal = Who) -> answers.Silenced:
+    async def silence(body: SilenceBody, who: Principal = caller) -> answers.Silenced:
         await environment_for(body.environment, who)
         matchers = {"environment": body.environment} | ({"service": body.service} if body.service else {})
         with _alertmanager(control) as am:
-            silence_id = await run(am.silence, matchers=matchers, duration=datetime.timedelta(hours=body.hours),
-                                   reason=body.reason, author=who.team or "admin")
+            silence_id = await run(
+                am.silence,
+                matchers=matchers,
+                duration=datetime.timedelta(hours=body.hours),
+                reason=body.reason,
+                author=who.team or "admin",
+            )
         return answers.Silenced(id=silence_id, matchers=matchers)
 
     @app.get("/v1/silences")
-    async def silences(who: Principal = Who) -> list[answers.Passed]:
+    async def silences(who: Principal = caller) -> list[answers.Passed]:
         with _alertmanager(control) as am:
             found = await run(am.silences)
         if who.team is not None:
             mine = await run(control.environments_of, who.team)
-            found = [s for s in found
-                     if any(m["name"] == "environment" and m["value"] in mine for m in s["matchers"])]
+            found = [s for s in found if any(m["name"] == "environment" and m["value"] in mine for m in s["matchers"])]
         return answers.passed(found)
 
     @app.get("/v1/monitoring", response_model_exclude_none=True)
-    async def monitoring_state(_who: Principal = Who) -> answers.Monitoring:
+    async def monitoring_state(_who: Principal = caller) -> answers.Monitoring:
         return answers.Monitoring.model_validate(control.monitor.describe())
 
     @app.get("/v1/estate")

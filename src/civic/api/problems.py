@@ -63,8 +63,7 @@ def kinds() -> dict[str, type[errors.CivicError]]:
 def _arguments(cls: type[errors.CivicError]) -> list[str]:
     """The names of what ``cls`` is made with besides a message, each kept as an attribute."""
     params = inspect.signature(cls).parameters.values()
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-            and p.name not in _RESERVED]
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _RESERVED]
 
 
 def _takes_message(cls: type[errors.CivicError]) -> bool:

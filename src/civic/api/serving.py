@@ -35,14 +35,14 @@ class _Server(uvicorn.Server):
 Ready = Callable[[plane.ControlPlane, int, list[dict[str, Any]]], None]
 
 
-async def serve(control: plane.ControlPlane, *, ready: Ready,
-                startup: list[plane.StartupDeploy] | None = None) -> None:
+async def serve(control: plane.ControlPlane, *, ready: Ready, startup: list[plane.StartupDeploy] | None = None) -> None:
     """Run until ``control.stopping`` is set (signal or ``civic down``), then stop replicas."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, control.stopping.set)
-    config = uvicorn.Config(app_mod.create(control), host="127.0.0.1", port=control.settings.api_port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app_mod.create(control), host="127.0.0.1", port=control.settings.api_port, log_level="warning", lifespan="off"
+    )
     server = _Server(config)
     adopted = await control.start()
     api = asyncio.create_task(server.serve(), name="api")
@@ -51,16 +51,19 @@ async def serve(control: plane.ControlPlane, *, ready: Ready,
         return server.started or api.done()
 
     try:
-        await deadlines.apoll(listening, timeout=60, interval=0.02,
-                              what=f"the API to listen on 127.0.0.1:{control.settings.api_port}")
+        await deadlines.apoll(
+            listening, timeout=60, interval=0.02, what=f"the API to listen on 127.0.0.1:{control.settings.api_port}"
+        )
     except deadlines.Timeout:
         server.should_exit = True
         await control.stop(keep_running=True)
         raise
     if api.done():
         await control.stop(keep_running=True)
-        raise UsageError(f"the API cannot listen on 127.0.0.1:{control.settings.api_port} (is another "
-                         "'civic up' running?); choose another port with --api-port.")
+        raise UsageError(
+            f"the API cannot listen on 127.0.0.1:{control.settings.api_port} (is another "
+            "'civic up' running?); choose another port with --api-port."
+        )
     try:
         deployed = await plane.deploy_at_startup(control, startup or [])
     except BaseException:

@@ -23,9 +23,11 @@ def hours_of(text: str) -> float:
     return days * 24 + hours + minutes / 60
 
 
-def alerts(team: str = typer.Option(None, "--team", help="Only this team's alerts."),
-           history: bool = typer.Option(False, "--history", help="What Alertmanager sent, newest first."),
-           output: common.Output = common.OutputOption) -> None:
+def alerts(
+    team: str = typer.Option(None, "--team", help="Only this team's alerts."),
+    history: bool = typer.Option(False, "--history", help="What Alertmanager sent, newest first."),
+    output: common.Output = common.OutputOption,
+) -> None:
     """List firing alerts (or, with --history, every notification Civic received)."""
     from civic.client import api as client_api  # httpx: only for the commands that call the API
 
@@ -43,22 +45,29 @@ def alerts(team: str = typer.Option(None, "--team", help="Only this team's alert
         table = Table("alert", "severity", "environment", "service", "team", "since", "summary")
         for a in rows:
             labels = a["labels"]
-            table.add_row(labels.get("alertname", ""), labels.get("severity", ""), labels.get("environment", ""),
-                          labels.get("service", ""), labels.get("team", ""), a.get("startsAt", "")[:19],
-                          a.get("annotations", {}).get("summary", ""))
+            table.add_row(
+                labels.get("alertname", ""),
+                labels.get("severity", ""),
+                labels.get("environment", ""),
+                labels.get("service", ""),
+                labels.get("team", ""),
+                a.get("startsAt", "")[:19],
+                a.get("annotations", {}).get("summary", ""),
+            )
     common.out.print(table if rows else "No alerts.")
 
 
-def silence(target: str = typer.Argument(..., metavar="ENV[/SERVICE]"),
-            for_: str = typer.Option(..., "--for", help="How long: '2h', '90m', '1d'."),
-            reason: str = typer.Option(..., "--reason", help="Why; shown to everyone who looks.")) -> None:
+def silence(
+    target: str = typer.Argument(..., metavar="ENV[/SERVICE]"),
+    for_: str = typer.Option(..., "--for", help="How long: '2h', '90m', '1d'."),
+    reason: str = typer.Option(..., "--reason", help="Why; shown to everyone who looks."),
+) -> None:
     """Silence an environment's (or one service's) alerts for a while, with a reason."""
     from civic.client import api as client_api
 
     environment, _, service = target.partition("/")
     with client_api.Client() as client:
-        made = client.silence(environment=environment, service=service or None, hours=hours_of(for_),
-                              reason=reason)
+        made = client.silence(environment=environment, service=service or None, hours=hours_of(for_), reason=reason)
     common.out.print(f"[green]✓[/] silenced {target} for {for_} (silence {made['id']}).")
 
 

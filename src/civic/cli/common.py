@@ -41,11 +41,20 @@ class PlanOutput(str, enum.Enum):
 
 
 EstateOption = typer.Option(
-    None, "--estate", "-e", envvar="CIVIC_ESTATE", show_default=False,
-    help="The estate repository [default: the current directory].")
+    None,
+    "--estate",
+    "-e",
+    envvar="CIVIC_ESTATE",
+    show_default=False,
+    help="The estate repository [default: the current directory].",
+)
 StateOption = typer.Option(
-    None, "--state", envvar="CIVIC_STATE", show_default=False,
-    help="The state store: a SQLite path or a postgresql:// URL [default: ESTATE/.civic/state.db].")
+    None,
+    "--state",
+    envvar="CIVIC_STATE",
+    show_default=False,
+    help="The state store: a SQLite path or a postgresql:// URL [default: ESTATE/.civic/state.db].",
+)
 OutputOption = typer.Option(Output.human, "--output", "-o", help="human or json.")
 
 
@@ -99,8 +108,9 @@ def progress(what: str) -> Iterator[Callable[[int, int], None]]:
     if not err.is_terminal:
         yield lambda done, total: None
         return
-    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    with Progress(
+        TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
         task = bar.add_task(what, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 

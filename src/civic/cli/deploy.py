@@ -30,8 +30,9 @@ def _target(value: str) -> tuple[str, str]:
 def deploy(
     environment: str = typer.Argument(..., metavar="ENV"),
     file: str = typer.Option("civic.service.yaml", "--file", "-f", help="The service spec."),
-    overrides: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
-                                        help="Override a spec field, e.g. replicas=3 or env.GREETING=hi."),
+    overrides: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="Override a spec field, e.g. replicas=3 or env.GREETING=hi."
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the rollout until it ends."),
 ) -> None:
     """Deploy a service into an environment as a new numbered revision."""
@@ -43,8 +44,9 @@ def deploy(
     except OSError as e:
         raise UsageError(f"cannot read {file}: {e.strerror}; give the service spec with -f.") from e
     with client_api.Client() as client:
-        result = client.deploy(environment, file=file, text=text, overrides=overrides,
-                               workdir=os.path.dirname(os.path.abspath(file)))
+        result = client.deploy(
+            environment, file=file, text=text, overrides=overrides, workdir=os.path.dirname(os.path.abspath(file))
+        )
         for warning in result["warnings"]:
             common.err.print(f"[yellow]warning:[/] {warning}", markup=True)
         name, number = result["service"], result["revision"]
@@ -74,12 +76,16 @@ def follow(client: client_api.Client, environment: str, name: str, number: int, 
     try:
         deadlines.poll(rolled_out, timeout=timeout, interval=0.2, what=f"revision {number} of {environment}/{name}")
     except deadlines.Timeout as e:
-        raise CivicError(f"revision {number} of {environment}/{name} is not ready after {timeout:g} s "
-                         f"({state['health']}): {state['message'] or 'no reason given'}") from e
+        raise CivicError(
+            f"revision {number} of {environment}/{name} is not ready after {timeout:g} s "
+            f"({state['health']}): {state['message'] or 'no reason given'}"
+        ) from e
 
 
-def rollback(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
-             to: int = typer.Option(None, "--to", metavar="REVISION", help="[default: the one before]")) -> None:
+def rollback(
+    target: str = typer.Argument(..., metavar="ENV/SERVICE"),
+    to: int = typer.Option(None, "--to", metavar="REVISION", help="[default: the one before]"),
+) -> None:
     """Run an earlier revision again."""
     from civic.client import api as client_api
 
@@ -91,8 +97,9 @@ def rollback(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
     common.out.print(f"[green]✓[/] {env}/{name} revision {result['revision']}: {result['url']}")
 
 
-def scale(target: str = typer.Argument(..., metavar="ENV/SERVICE"),
-          replicas: int = typer.Argument(..., metavar="N", min=0)) -> None:
+def scale(
+    target: str = typer.Argument(..., metavar="ENV/SERVICE"), replicas: int = typer.Argument(..., metavar="N", min=0)
+) -> None:
     """Run N replicas of a service."""
     from civic.client import api as client_api
 

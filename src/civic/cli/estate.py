@@ -34,12 +34,19 @@ def validate(estate: str = EstateOption, output: common.Output = OutputOption) -
         raise
     report = policy_cli.estate_report(loaded)
     if output is common.Output.json:
-        common.print_json({"valid": True, "teams": len(loaded.teams),
-                           "environments": len(loaded.environments), "problems": [],
-                           "policy": report.as_dict()})
+        common.print_json(
+            {
+                "valid": True,
+                "teams": len(loaded.teams),
+                "environments": len(loaded.environments),
+                "problems": [],
+                "policy": report.as_dict(),
+            }
+        )
     else:
-        common.out.print(f"[green]✓[/] the estate is valid: {len(loaded.teams)} teams, "
-                         f"{len(loaded.environments)} environments.")
+        common.out.print(
+            f"[green]✓[/] the estate is valid: {len(loaded.teams)} teams, {len(loaded.environments)} environments."
+        )
         policy_cli.print_report(report)
     if report.denied:
         raise typer.Exit(1)
@@ -49,8 +56,9 @@ def plan(
     estate: str = EstateOption,
     state: str = StateOption,
     output: PlanOutput = typer.Option(PlanOutput.human, "--output", "-o", help="human, json or markdown."),
-    changed_since: str = typer.Option(None, "--changed-since", metavar="REF",
-                                      help="Only the objects whose files changed since this git ref."),
+    changed_since: str = typer.Option(
+        None, "--changed-since", metavar="REF", help="Only the objects whose files changed since this git ref."
+    ),
     allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
 ) -> None:
     """Show what apply would change, object by object and field by field."""
@@ -60,8 +68,9 @@ def plan(
     only = vcs.changed_keys(root, changed_since) if changed_since else None
     store = common.open_store(root, state)
     try:
-        result = applying.plan(loaded, store, only=only, revision=vcs.revision(root),
-                               allow_delete_production=allow_delete_production)
+        result = applying.plan(
+            loaded, store, only=only, revision=vcs.revision(root), allow_delete_production=allow_delete_production
+        )
         alert_routes = routing.changes(result, loaded, store.specs({a.key for a in result.actions}))
     finally:
         store.close()
@@ -83,26 +92,35 @@ def render_human(result: planning.Plan, *, routing: tuple[str, ...] | list[str] 
     lines: list[Text] = []  # printed in one call: a plan of 1,500 creates is thousands of lines
     for action in result.actions:
         colour = {"create": "green", "update": "yellow", "delete": "red"}[action.verb]
-        tag = " [bold red](production)[/]" if isinstance(action, actions.Delete) and \
-            actions.is_production(action.old) else ""
-        lines.append(Text.from_markup(f"[{colour}]{action.verb}[/] {action.kind.lower()} "
-                                      f"[bold]{escape(action.name)}[/]{tag}"))
+        tag = (
+            " [bold red](production)[/]"
+            if isinstance(action, actions.Delete) and actions.is_production(action.old)
+            else ""
+        )
+        lines.append(
+            Text.from_markup(f"[{colour}]{action.verb}[/] {action.kind.lower()} [bold]{escape(action.name)}[/]{tag}")
+        )
         for line in rendering.change_lines(action) if action.verb == "update" else []:
             lines.append(Text(f"    {line}"))
     lines += [Text.assemble(("routing:", "cyan"), " ", line) for line in routing]
     lines += [Text.from_markup(f"[bold red]refused:[/] {refusal}") for refusal in result.refused]
     counts = rendering.summary(result)
     scope = " (files changed since the given ref only)" if result.scoped else ""
-    lines.append(Text(f"Plan: {counts['create']} to create, {counts['update']} to update, "
-                      f"{counts['delete']} to delete, {counts['unchanged']} unchanged{scope}."))
+    lines.append(
+        Text(
+            f"Plan: {counts['create']} to create, {counts['update']} to update, "
+            f"{counts['delete']} to delete, {counts['unchanged']} unchanged{scope}."
+        )
+    )
     common.out.print(*lines, sep="\n")
 
 
 def apply(
     estate: str = EstateOption,
     state: str = StateOption,
-    changed_since: str = typer.Option(None, "--changed-since", metavar="REF",
-                                      help="Only the objects whose files changed since this git ref."),
+    changed_since: str = typer.Option(
+        None, "--changed-since", metavar="REF", help="Only the objects whose files changed since this git ref."
+    ),
     allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
     lock_timeout: float = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply."),
     output: common.Output = OutputOption,
@@ -117,9 +135,15 @@ def apply(
     store = common.open_store(root, state)
     try:
         with common.progress("applying") as on_progress:
-            done = applying.apply(loaded, store, only=only, revision=vcs.revision(root),
-                                  allow_delete_production=allow_delete_production,
-                                  lock_timeout=lock_timeout, on_progress=on_progress)
+            done = applying.apply(
+                loaded,
+                store,
+                only=only,
+                revision=vcs.revision(root),
+                allow_delete_production=allow_delete_production,
+                lock_timeout=lock_timeout,
+                on_progress=on_progress,
+            )
     finally:
         store.close()
     if output is common.Output.json:
@@ -154,6 +178,7 @@ def history(
     table = Table("revision", "applied at", "by", "git", "operation", "changes")
     for e in entries:
         when = datetime.datetime.fromtimestamp(e.applied_at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(e.revision), when, e.applied_by, (e.git_revision or "-")[:12],
-                      e.operation, str(len(e.changes)))
+        table.add_row(
+            str(e.revision), when, e.applied_by, (e.git_revision or "-")[:12], e.operation, str(len(e.changes))
+        )
     common.out.print(table)

@@ -48,8 +48,10 @@ def cloud_platform_environments(
     if not dry_run:
         importing.write(result, dest, force=force)
         if output is common.Output.human:
-            common.out.print(f"[green]✓[/] wrote the estate and {importing.REPORT_JSON} to {dest}; "
-                             f"check it with 'civic validate -e {dest}'.")
+            common.out.print(
+                f"[green]✓[/] wrote the estate and {importing.REPORT_JSON} to {dest}; "
+                f"check it with 'civic validate -e {dest}'."
+            )
 
 
 def _print_human(found: report.Report) -> None:

@@ -29,13 +29,22 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Plan, apply and watch environments on a Kubernetes cluster.", no_args_is_help=True)
 
 ServiceOption = typer.Option(
-    [], "--service", "-s", metavar="FILE",
-    help="A service spec (civic.service.yaml, or a folder holding one); repeat for more.")
+    [],
+    "--service",
+    "-s",
+    metavar="FILE",
+    help="A service spec (civic.service.yaml, or a folder holding one); repeat for more.",
+)
 ClusterOption = typer.Option(None, "--cluster", "-c", help="A cluster named in civic.yaml.")
-PoliciesOption = typer.Option(True, "--policies/--no-policies", help=(
-    "Include Civic's policies for Kubernetes objects, as cluster-wide ValidatingAdmissionPolicies and "
-    "bindings (Kubernetes 1.30 and later; apply prunes those no longer in force). Only for the whole "
-    "cluster: with --env they are left alone."))
+PoliciesOption = typer.Option(
+    True,
+    "--policies/--no-policies",
+    help=(
+        "Include Civic's policies for Kubernetes objects, as cluster-wide ValidatingAdmissionPolicies and "
+        "bindings (Kubernetes 1.30 and later; apply prunes those no longer in force). Only for the whole "
+        "cluster: with --env they are left alone."
+    ),
+)
 
 
 def register(root: typer.Typer) -> None:
@@ -48,12 +57,22 @@ def render(
     env: str = typer.Argument(..., metavar="ENV", help="The environment to render."),
     service: list[str] = ServiceOption,
     cluster: str = ClusterOption,
-    validate: bool = typer.Option(False, "--validate", help=(
-        "Check every object against the Kubernetes schemas (oldest and newest supported "
-        "version, strict) and the CRD schemas; exit 1 on any problem.")),
-    policies: bool = typer.Option(True, "--policies/--no-policies", help=(
-        "Also print Civic's policies for Kubernetes objects as cluster-wide ValidatingAdmissionPolicies "
-        "and bindings (Kubernetes 1.30 and later).")),
+    validate: bool = typer.Option(
+        False,
+        "--validate",
+        help=(
+            "Check every object against the Kubernetes schemas (oldest and newest supported "
+            "version, strict) and the CRD schemas; exit 1 on any problem."
+        ),
+    ),
+    policies: bool = typer.Option(
+        True,
+        "--policies/--no-policies",
+        help=(
+            "Also print Civic's policies for Kubernetes objects as cluster-wide ValidatingAdmissionPolicies "
+            "and bindings (Kubernetes 1.30 and later)."
+        ),
+    ),
     estate: str = EstateOption,
 ) -> None:
     """Print ENV's Kubernetes objects as YAML, ready for `kubectl apply -f -`. Secret values are never printed."""
@@ -74,30 +93,61 @@ def render(
     if enforced.missing:
         common.err.print(f"missing capability: {enforced.missing}.", markup=False)
     if validate:
-        common.err.print(f"✓ {len(rendered.objects)} objects valid for Kubernetes {clusters.OLDEST} and "
-                         f"{clusters.NEWEST}" + (f"; {len(enforced.objects)} admission policy objects for "
-                                                 f"{clusters.SINCE} and {clusters.NEWEST}."
-                                                 if enforced.objects else "."))
+        common.err.print(
+            f"✓ {len(rendered.objects)} objects valid for Kubernetes {clusters.OLDEST} and "
+            f"{clusters.NEWEST}"
+            + (
+                f"; {len(enforced.objects)} admission policy objects for {clusters.SINCE} and {clusters.NEWEST}."
+                if enforced.objects
+                else "."
+            )
+        )
 
 
-EnvOption = typer.Option([], "--env", help=(
-    "Only this environment (repeatable) [default: all on the cluster]; the cluster-wide admission "
-    "policies are then left alone."))
-AllOption = typer.Option(False, "--all", help=(
-    "Compare every environment with the cluster, not only those whose rendered digest changed "
-    "(finds drift everywhere; costs requests in proportion to the estate)."))
+EnvOption = typer.Option(
+    [],
+    "--env",
+    help=(
+        "Only this environment (repeatable) [default: all on the cluster]; the cluster-wide admission "
+        "policies are then left alone."
+    ),
+)
+AllOption = typer.Option(
+    False,
+    "--all",
+    help=(
+        "Compare every environment with the cluster, not only those whose rendered digest changed "
+        "(finds drift everywhere; costs requests in proportion to the estate)."
+    ),
+)
 
 
 def _print_reports(reports: list[clusters.Report], *, dry_run: bool, output: common.Output) -> None:
     from civic.control import clusters
 
     if output is common.Output.json:
-        common.print_json([clusters.summary(r) | {"outcomes": [
-            {"object": o.ref, "verb": o.verb, "changes": [str(c) for c in o.changes], "detail": o.detail}
-            for o in r.outcomes if o.verb != "unchanged"]} for r in reports])
+        common.print_json(
+            [
+                clusters.summary(r)
+                | {
+                    "outcomes": [
+                        {"object": o.ref, "verb": o.verb, "changes": [str(c) for c in o.changes], "detail": o.detail}
+                        for o in r.outcomes
+                        if o.verb != "unchanged"
+                    ]
+                }
+                for r in reports
+            ]
+        )
         return
-    colours = {"create": "green", "update": "yellow", "prune": "red", "delete": "red", "foreign": "magenta",
-               "missing-capability": "magenta"}
+    colours = {
+        "create": "green",
+        "update": "yellow",
+        "prune": "red",
+        "delete": "red",
+        "foreign": "magenta",
+        "missing-capability": "magenta",
+    }
     for report in reports:
         if report.skipped:
             continue
@@ -116,22 +166,42 @@ def _print_reports(reports: list[clusters.Report], *, dry_run: bool, output: com
     drifted = sum(len(r.drift) for r in reports)
     word = "would" if dry_run else "did"
     policies = "; admission policies unchanged" if any(r.skipped and r.platform for r in reports) else ""
-    common.out.print(f"{'Plan' if dry_run else 'Applied'}: {word} create {totals['create']}, update "
-                     f"{totals['update']} ({drifted} drifted), prune {totals['prune']}, delete "
-                     f"{totals['delete']}; {skipped} environment(s) unchanged since their last apply{policies}.")
+    common.out.print(
+        f"{'Plan' if dry_run else 'Applied'}: {word} create {totals['create']}, update "
+        f"{totals['update']} ({drifted} drifted), prune {totals['prune']}, delete "
+        f"{totals['delete']}; {skipped} environment(s) unchanged since their last apply{policies}."
+    )
 
 
-def _cluster_command(*, dry_run: bool, cluster_name: str | None, envs: list[str], service: list[str],
-                     everything: bool, allow_delete_production: bool, policies: bool, estate: str | None,
-                     output: common.Output) -> None:
+def _cluster_command(
+    *,
+    dry_run: bool,
+    cluster_name: str | None,
+    envs: list[str],
+    service: list[str],
+    everything: bool,
+    allow_delete_production: bool,
+    policies: bool,
+    estate: str | None,
+    output: common.Output,
+) -> None:
     from civic.control import clusters
 
     loaded = common.load_estate(common.estate_root(estate))
     target = clusters.cluster(loaded, cluster_name)
     renders = clusters.renders(loaded, target, envs=envs, service=service)
     enforced = clusters.admission_policies(loaded, target, wanted=policies, envs=envs)
-    reports = asyncio.run(clusters.sync(target, renders, dry_run=dry_run, everything=everything, whole=not envs,
-                                        allow_delete_production=allow_delete_production, policies=enforced))
+    reports = asyncio.run(
+        clusters.sync(
+            target,
+            renders,
+            dry_run=dry_run,
+            everything=everything,
+            whole=not envs,
+            allow_delete_production=allow_delete_production,
+            policies=enforced,
+        )
+    )
     _print_reports(reports, dry_run=dry_run, output=output)
     if any(o.verb == "foreign" for r in reports for o in r.outcomes):
         raise typer.Exit(1)
@@ -139,29 +209,59 @@ def _cluster_command(*, dry_run: bool, cluster_name: str | None, envs: list[str]
 
 def _command(*, dry_run: bool, doc: str) -> Callable[..., None]:
     def command(
-        cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
-        all_: bool = AllOption, allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
-        policies: bool = PoliciesOption, estate: str = EstateOption, output: common.Output = common.OutputOption,
+        cluster_name: str = ClusterOption,
+        env: list[str] = EnvOption,
+        service: list[str] = ServiceOption,
+        all_: bool = AllOption,
+        allow_delete_production: bool = typer.Option(False, "--allow-delete-production"),
+        policies: bool = PoliciesOption,
+        estate: str = EstateOption,
+        output: common.Output = common.OutputOption,
     ) -> None:
-        _cluster_command(dry_run=dry_run, cluster_name=cluster_name, envs=env, service=service,
-                         everything=all_, allow_delete_production=allow_delete_production, policies=policies,
-                         estate=estate, output=output)
+        _cluster_command(
+            dry_run=dry_run,
+            cluster_name=cluster_name,
+            envs=env,
+            service=service,
+            everything=all_,
+            allow_delete_production=allow_delete_production,
+            policies=policies,
+            estate=estate,
+            output=output,
+        )
+
     command.__doc__ = doc
     return command
 
 
-app.command("plan")(_command(dry_run=True, doc=(
-    "Show what apply would change on the cluster: creates, updates (with drift), prunes; for the whole "
-    "cluster, the admission policies too.")))
-app.command("apply")(_command(dry_run=False, doc=(
-    "Server-side apply the environments to the cluster and prune what is no longer rendered; for the "
-    "whole cluster (no --env), Civic's admission policies too.")))
+app.command("plan")(
+    _command(
+        dry_run=True,
+        doc=(
+            "Show what apply would change on the cluster: creates, updates (with drift), prunes; for the whole "
+            "cluster, the admission policies too."
+        ),
+    )
+)
+app.command("apply")(
+    _command(
+        dry_run=False,
+        doc=(
+            "Server-side apply the environments to the cluster and prune what is no longer rendered; for the "
+            "whole cluster (no --env), Civic's admission policies too."
+        ),
+    )
+)
 
 
 @app.command()
 def status(
-    cluster_name: str = ClusterOption, env: list[str] = EnvOption, service: list[str] = ServiceOption,
-    policies: bool = PoliciesOption, estate: str = EstateOption, output: common.Output = common.OutputOption,
+    cluster_name: str = ClusterOption,
+    env: list[str] = EnvOption,
+    service: list[str] = ServiceOption,
+    policies: bool = PoliciesOption,
+    estate: str = EstateOption,
+    output: common.Output = common.OutputOption,
 ) -> None:
     """The health of every object, judged as Argo CD judges it (the admission policies' too, for the whole cluster)."""
     from civic.control import clusters
@@ -172,8 +272,9 @@ def status(
     enforced = clusters.admission_policies(loaded, target, wanted=policies, envs=env)
     rows = asyncio.run(clusters.status(target, renders, policies=enforced))
     if output is common.Output.json:
-        common.print_json([{"environment": e, "object": o.ref, "health": v[0].value, "message": v[1]}
-                           for e, o, v in rows])
+        common.print_json(
+            [{"environment": e, "object": o.ref, "health": v[0].value, "message": v[1]} for e, o, v in rows]
+        )
         return
     table = Table("object", "health", "message")
     colours = {"healthy": "green", "progressing": "yellow", "suspended": "blue"}

@@ -36,7 +36,10 @@ EXIT_CODES = """Exit codes: 0 success; 1 problems found, policy denied or apply 
 2 usage error; 3 another apply holds the lock; 4 not found; 70 internal error."""
 
 app = typer.Typer(
-    name="civic", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="civic",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help=f"Civic: self-service hosting for a public body's services.\n\n{EXIT_CODES}",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -52,12 +55,20 @@ app.add_typer(secret.app, name="secret")
 app.add_typer(importer.app, name="import")
 app.add_typer(policy.app, name="policy")
 kube.register(app)
-for command in (up.up, up.down, deploy.deploy, deploy.rollback, services.services, services.status,
-                deploy.scale, deploy.restart):
+for command in (
+    up.up,
+    up.down,
+    deploy.deploy,
+    deploy.rollback,
+    services.services,
+    services.status,
+    deploy.scale,
+    deploy.restart,
+):
     app.command()(command)
 app.add_typer(up.token_app, name="token")
-for command in (alerts.alerts, alerts.silence, alerts.silences):
-    app.command()(command)
+for alert_command in (alerts.alerts, alerts.silence, alerts.silences):  # another name: other signatures
+    app.command()(alert_command)
 
 
 def report(e: CivicError) -> None:
@@ -101,7 +112,7 @@ class _Tolerant:
 def run(argv: list[str] | None = None) -> int:
     """The console script; returns (and exits with) the exit code."""
     stdout = sys.stdout
-    tolerant = sys.stdout = _Tolerant(stdout)  # type: ignore[assignment]
+    tolerant = sys.stdout = _Tolerant(stdout)  # type: ignore[assignment] - a TextIO stand-in that drops writes to a closed pipe
     try:
         return _run(argv)
     finally:
@@ -131,8 +142,11 @@ def _run(argv: list[str] | None) -> int:
         if os.environ.get("CIVIC_DEBUG"):
             traceback.print_exc()
         common.err.print("[bold red]internal error:[/] ", end="")
-        common.err.print(f"{type(e).__name__}: {e}. This is a bug in Civic; run again with "
-                         "CIVIC_DEBUG=1 for the details and report it.", markup=False)
+        common.err.print(
+            f"{type(e).__name__}: {e}. This is a bug in Civic; run again with "
+            "CIVIC_DEBUG=1 for the details and report it.",
+            markup=False,
+        )
         code = 70
     finally:
         common.save_memos()

@@ -13,8 +13,7 @@ from civic.cli import common
 from civic.cli.common import EstateOption, OutputOption, StateOption
 
 
-def migrate(estate: str = EstateOption, state: str = StateOption,
-            output: common.Output = OutputOption) -> None:
+def migrate(estate: str = EstateOption, state: str = StateOption, output: common.Output = OutputOption) -> None:
     """Upgrade the state store's schema to this Civic's newest revision; print the revision
     before and after. (Every command that opens the store does this first; this does it alone.)"""
     from civic.store import database  # SQLAlchemy costs 0.25 s to import: only when needed
@@ -22,8 +21,15 @@ def migrate(estate: str = EstateOption, state: str = StateOption,
     where = state or os.path.join(common.civic_dir(common.estate_root(estate)), "state.db")
     done = database.migrate(where)
     if output is common.Output.json:
-        common.print_json({"state": database.redact(where), "before": done.before, "after": done.after,
-                           "legacy": done.legacy, "changed": done.changed})
+        common.print_json(
+            {
+                "state": database.redact(where),
+                "before": done.before,
+                "after": done.after,
+                "legacy": done.legacy,
+                "changed": done.changed,
+            }
+        )
         return
     if done.legacy:
         before = "none (made by a Civic release before migrations; recognised as the baseline)"

@@ -73,10 +73,19 @@ def list_(estate: str = EstateOption, output: common.Output = OutputOption) -> N
     """List the policies in force: the built-ins, as the estate changes them, and its own."""
     chosen = _policies(estate)
     rows: list[dict[str, Any]] = [
-        {"name": p.name, "mode": p.mode.value, "appliesTo": list(p.applies_to), "origin": p.origin,
-         "description": p.description} for p in chosen.policies]
-    rows += [{"name": n, "mode": "disabled", "appliesTo": [], "origin": "built-in", "description": ""}
-             for n in chosen.disabled]
+        {
+            "name": p.name,
+            "mode": p.mode.value,
+            "appliesTo": list(p.applies_to),
+            "origin": p.origin,
+            "description": p.description,
+        }
+        for p in chosen.policies
+    ]
+    rows += [
+        {"name": n, "mode": "disabled", "appliesTo": [], "origin": "built-in", "description": ""}
+        for n in chosen.disabled
+    ]
     if output is common.Output.json:
         common.print_json({"policies": rows, "notes": list(chosen.notes)})
         return
@@ -94,8 +103,11 @@ def list_(estate: str = EstateOption, output: common.Output = OutputOption) -> N
 
 
 @app.command()
-def explain(name: str = typer.Argument(..., help="The policy's name."), estate: str = EstateOption,
-            output: common.Output = OutputOption) -> None:
+def explain(
+    name: str = typer.Argument(..., help="The policy's name."),
+    estate: str = EstateOption,
+    output: common.Output = OutputOption,
+) -> None:
     """Show one policy: what it asks, its rule, parameters, message, mode and any override."""
     chosen = _policies(estate)
     found = chosen.get(name)
@@ -106,11 +118,19 @@ def explain(name: str = typer.Argument(..., help="The policy's name."), estate: 
     builtin = next((p for p in policy.BUILTIN if p.name == name), None)
     shown = found or builtin
     assert shown is not None
-    info = {"name": name, "mode": shown.mode.value if found else "disabled", "description": shown.description,
-            "appliesTo": list(shown.applies_to), "when": shown.when, "rule": shown.rule,
-            "params": dict(shown.params), "message": shown.message, "origin": shown.origin,
-            "override": {"file": override.file, "reason": override.reason} if override else None,
-            "suite": f"civic/policy/suites/{name}.yaml" if builtin else None}
+    info = {
+        "name": name,
+        "mode": shown.mode.value if found else "disabled",
+        "description": shown.description,
+        "appliesTo": list(shown.applies_to),
+        "when": shown.when,
+        "rule": shown.rule,
+        "params": dict(shown.params),
+        "message": shown.message,
+        "origin": shown.origin,
+        "override": {"file": override.file, "reason": override.reason} if override else None,
+        "suite": f"civic/policy/suites/{name}.yaml" if builtin else None,
+    }
     if output is common.Output.json:
         common.print_json(info)
         return
@@ -123,8 +143,9 @@ def explain(name: str = typer.Argument(..., help="The policy's name."), estate: 
 
 @app.command()
 def test(
-    directory: str = typer.Argument(None, help="A folder of suites [default: the built-in suites "
-                                    "and the estate's policies/tests/]."),
+    directory: str = typer.Argument(
+        None, help="A folder of suites [default: the built-in suites and the estate's policies/tests/]."
+    ),
     estate: str = EstateOption,
     output: common.Output = OutputOption,
 ) -> None:
@@ -138,14 +159,14 @@ def test(
     results = policy.run_suites(files.suites(suite_texts), chosen)
     failed = [r for r in results if not r.ok]
     if output is common.Output.json:
-        common.print_json({"cases": len(results), "failed": len(failed),
-                           "results": [r.__dict__ for r in results]})
+        common.print_json({"cases": len(results), "failed": len(failed), "results": [r.__dict__ for r in results]})
     else:
         for r in results:
             common.out.print(str(r), markup=False)
         colour = "red" if failed else "green"
-        common.out.print(f"[{colour}]{len(results) - len(failed)} of {len(results)} cases passed[/] "
-                         f"in {len(suite_texts)} suites.")
+        common.out.print(
+            f"[{colour}]{len(results) - len(failed)} of {len(results)} cases passed[/] in {len(suite_texts)} suites."
+        )
     if failed:
         raise typer.Exit(1)
 
@@ -159,14 +180,14 @@ def _read_dir(directory: str) -> dict[str, str]:
             with open(os.path.join(directory, name), encoding="utf-8") as f:
                 out[os.path.join(directory, name)] = f.read()
     if not out:
-        raise SpecError([Problem(directory, 0, 0, "", "holds no .yaml suites; write one per policy "
-                                 "(see docs/policies.md).")])
+        raise SpecError(
+            [Problem(directory, 0, 0, "", "holds no .yaml suites; write one per policy (see docs/policies.md).")]
+        )
     return out
 
 
 @app.command()
-def audit(estate: str = EstateOption, state: str = StateOption,
-          output: common.Output = OutputOption) -> None:
+def audit(estate: str = EstateOption, state: str = StateOption, output: common.Output = OutputOption) -> None:
     """Judge everything applied and every deployed service (the store), as Gatekeeper's audit does;
     exit 1 on deny violations."""
     root = common.estate_root(estate)
@@ -179,15 +200,22 @@ def audit(estate: str = EstateOption, state: str = StateOption,
     report = policy.audit(specs, policies=chosen, today=datetime.date.today())
     groups = auditing.by_policy(report)
     if output is common.Output.json:
-        common.print_json({"auditedAt": datetime.datetime.now(datetime.UTC).isoformat(),
-                           "objects": len(specs), "summary": report.counts(), "notes": list(report.notes),
-                           "policies": groups})
+        common.print_json(
+            {
+                "auditedAt": datetime.datetime.now(datetime.UTC).isoformat(),
+                "objects": len(specs),
+                "summary": report.counts(),
+                "notes": list(report.notes),
+                "policies": groups,
+            }
+        )
     else:
         common.out.print(f"Audited {len(specs)} applied objects: {rendering.summary(report)}.")
         for g in groups:
             if g["totalViolations"]:
-                common.out.print(f"[{MODE_STYLE[g['mode']]}]{g['policy']}[/] ({g['mode']}): "
-                                 f"{g['totalViolations']} violation(s)")
+                common.out.print(
+                    f"[{MODE_STYLE[g['mode']]}]{g['policy']}[/] ({g['mode']}): {g['totalViolations']} violation(s)"
+                )
                 for v in g["violations"]:
                     common.out.print(f"  {v['kind']} {v['name']}: {v['message']}", markup=False)
         for note in report.notes:
@@ -222,8 +250,14 @@ def _print_conformance(rows: list[dict], results: list[gatekeeper.CaseResult]) -
 
     table = Table("gatekeeper policy", "civic policy", "cases", "agree", "disagree", "not covered")
     for row in rows:
-        table.add_row(row["gatekeeper"], row["civic"] or "-", str(row["cases"]), str(row["agrees"]),
-                      str(row["disagrees"]), str(row["not covered"]))
+        table.add_row(
+            row["gatekeeper"],
+            row["civic"] or "-",
+            str(row["cases"]),
+            str(row["agrees"]),
+            str(row["disagrees"]),
+            str(row["not covered"]),
+        )
     common.out.print(table)
     for r in results:
         if r.outcome is gatekeeper.Outcome.DISAGREES:
@@ -234,5 +268,7 @@ def _print_conformance(rows: list[dict], results: list[gatekeeper.CaseResult]) -
     covered = [r for r in results if r.outcome is not gatekeeper.Outcome.NOT_COVERED]
     agree = sum(r.outcome is gatekeeper.Outcome.AGREES for r in covered)
     colour = "green" if agree == len(covered) else "red"
-    common.out.print(f"[{colour}]{agree} of {len(covered)} covered cases agree[/]; "
-                     f"{len(results) - len(covered)} of {len(results)} cases not covered.")
+    common.out.print(
+        f"[{colour}]{agree} of {len(covered)} covered cases agree[/]; "
+        f"{len(results) - len(covered)} of {len(results)} cases not covered."
+    )

@@ -38,19 +38,36 @@ def init(directory: str = typer.Argument(..., help="Where to create the estate."
     if os.path.exists(os.path.join(root, estate_mod.PLATFORM_FILE)):
         raise UsageError(f"{root} already holds an estate (civic.yaml); nothing was changed.")
     files = {
-        "civic.yaml": _doc("Platform", "my-platform", {
-            "baseDomain": "localhost", "businessUnits": ["Central Digital", "Platforms"]}),
-        "teams/example-team.yaml": _doc("Team", "example-team", {
-            "displayName": "Example team", "email": "example-team@example.gov.uk",
-            "githubTeams": ["example-team"], "members": [{"name": "A. Person", "email": "a.person@example.gov.uk"}]}),
-        "environments/example-dev/environment.yaml": _doc("Environment", "example-dev", {
-            "team": "example-team", "businessUnit": "Central Digital",
-            "application": "An example application", "owner": "Example team: example-team@example.gov.uk",
-            "sourceCode": "https://github.com/example/example-app", "teamChannel": "#example-team",
-            "production": False, "environmentName": "development",
-            "access": [{"team": "example-team"}],
-            "backingServices": {"db": {"type": "postgres", "class": "small"}},
-            "variables": {"DATABASE_URL": "${services.db.url}"}}),
+        "civic.yaml": _doc(
+            "Platform", "my-platform", {"baseDomain": "localhost", "businessUnits": ["Central Digital", "Platforms"]}
+        ),
+        "teams/example-team.yaml": _doc(
+            "Team",
+            "example-team",
+            {
+                "displayName": "Example team",
+                "email": "example-team@example.gov.uk",
+                "githubTeams": ["example-team"],
+                "members": [{"name": "A. Person", "email": "a.person@example.gov.uk"}],
+            },
+        ),
+        "environments/example-dev/environment.yaml": _doc(
+            "Environment",
+            "example-dev",
+            {
+                "team": "example-team",
+                "businessUnit": "Central Digital",
+                "application": "An example application",
+                "owner": "Example team: example-team@example.gov.uk",
+                "sourceCode": "https://github.com/example/example-app",
+                "teamChannel": "#example-team",
+                "production": False,
+                "environmentName": "development",
+                "access": [{"team": "example-team"}],
+                "backingServices": {"db": {"type": "postgres", "class": "small"}},
+                "variables": {"DATABASE_URL": "${services.db.url}"},
+            },
+        ),
         ".gitignore": ".civic/\n",
     }
     for rel, text in files.items():
@@ -58,8 +75,10 @@ def init(directory: str = typer.Argument(..., help="Where to create the estate."
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
-    common.out.print(f"[green]✓[/] created an estate in {root}. Next: 'civic validate -e {directory}' "
-                     f"and 'civic plan -e {directory}'.")
+    common.out.print(
+        f"[green]✓[/] created an estate in {root}. Next: 'civic validate -e {directory}' "
+        f"and 'civic plan -e {directory}'."
+    )
 
 
 QUESTIONS: list[tuple[str, str, str]] = [
@@ -95,15 +114,26 @@ def create(
     """Create an environment: asks its questions, or takes the answers as flags."""
     root = common.estate_root(estate)
     answers = _answers_from_file(answers_file) if answers_file else {}
-    given = {"name": name, "team": team, "businessUnit": business_unit, "application": application,
-             "owner": owner, "sourceCode": source_code, "teamChannel": team_channel,
-             "production": production, "environmentName": environment_name, "reviewAfter": review_after}
+    given = {
+        "name": name,
+        "team": team,
+        "businessUnit": business_unit,
+        "application": application,
+        "owner": owner,
+        "sourceCode": source_code,
+        "teamChannel": team_channel,
+        "production": production,
+        "environmentName": environment_name,
+        "reviewAfter": review_after,
+    }
     answers.update({k: v for k, v in given.items() if v is not None})
     _ask_missing(answers)
     env_name = str(answers.pop("name"))
     if not models.DNS_LABEL.match(env_name) or len(env_name) > 63:
-        raise UsageError(f"'{env_name}' is not a valid environment name; use at most 63 lower-case "
-                         "letters, digits and '-', starting and ending with a letter or digit.")
+        raise UsageError(
+            f"'{env_name}' is not a valid environment name; use at most 63 lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit."
+        )
     folder = os.path.join(root, estate_mod.ENVIRONMENTS_DIR, env_name)
     if os.path.exists(folder):
         raise UsageError(f"environment '{env_name}' already exists ({folder}); nothing was changed.")
@@ -118,8 +148,10 @@ def create(
         shutil.rmtree(folder)
         ours = [p for p in e.problems if p.file.startswith(f"environments/{env_name}/")]
         raise SpecError(ours or e.problems) from None
-    common.out.print(f"[green]✓[/] created environments/{env_name}/environment.yaml. Commit it and "
-                     "open a pull request; 'civic plan' shows what it will do.")
+    common.out.print(
+        f"[green]✓[/] created environments/{env_name}/environment.yaml. Commit it and "
+        "open a pull request; 'civic plan' shows what it will do."
+    )
 
 
 def _answers_from_file(path: str) -> dict[str, Any]:
@@ -137,8 +169,9 @@ def _answers_from_file(path: str) -> dict[str, Any]:
     known = {key for key, _, _ in QUESTIONS}
     unknown = [k for k in doc.data if k not in known]
     if unknown:
-        raise SpecError([doc.problem((k,), f"unknown answer '{k}'; the answers are: "
-                                     f"{', '.join(sorted(known))}.") for k in unknown])
+        raise SpecError(
+            [doc.problem((k,), f"unknown answer '{k}'; the answers are: {', '.join(sorted(known))}.") for k in unknown]
+        )
     return dict(doc.data)
 
 
@@ -146,8 +179,9 @@ def _ask_missing(answers: dict[str, Any]) -> None:
     missing = [(k, flag, q) for k, flag, q in QUESTIONS if k not in answers and k != "reviewAfter"]
     if missing and not sys.stdin.isatty():
         flags = ", ".join(flag for _, flag, _ in missing)
-        raise UsageError(f"missing answers: {flags}. Give them as flags or in --answers-file "
-                         "(there is no terminal to ask on).")
+        raise UsageError(
+            f"missing answers: {flags}. Give them as flags or in --answers-file (there is no terminal to ask on)."
+        )
     for key, _, question in missing:
         if key == "production":
             answers[key] = typer.confirm(question, default=False)
@@ -160,10 +194,14 @@ def _spec(answers: dict[str, Any]) -> dict[str, Any]:
     if isinstance(production, str):
         production = production.strip().lower() in ("yes", "y", "true")
     spec: dict[str, Any] = {
-        "team": answers["team"], "businessUnit": answers["businessUnit"],
-        "application": answers["application"], "owner": answers["owner"],
-        "sourceCode": answers["sourceCode"], "teamChannel": answers["teamChannel"],
-        "production": bool(production), "environmentName": answers["environmentName"],
+        "team": answers["team"],
+        "businessUnit": answers["businessUnit"],
+        "application": answers["application"],
+        "owner": answers["owner"],
+        "sourceCode": answers["sourceCode"],
+        "teamChannel": answers["teamChannel"],
+        "production": bool(production),
+        "environmentName": answers["environmentName"],
     }
     if answers.get("reviewAfter"):
         spec["reviewAfter"] = str(answers["reviewAfter"])

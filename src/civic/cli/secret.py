@@ -14,8 +14,7 @@ from civic.cli.common import EstateOption, OutputOption, StateOption
 from civic.errors import SecretError, SpecError, UsageError
 from civic.store import state as state_store
 
-app = typer.Typer(help="Store secret values (encrypted at rest) and list their names.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Store secret values (encrypted at rest) and list their names.", no_args_is_help=True)
 
 
 def _read_value() -> str:
@@ -25,8 +24,10 @@ def _read_value() -> str:
         value = sys.stdin.read()
         value = value[:-1] if value.endswith("\n") else value
     if not value:
-        raise SecretError("no value was given on standard input; nothing was stored. Pipe it "
-                          "in, for example: printf %s \"$VALUE\" | civic secret set ENV NAME")
+        raise SecretError(
+            "no value was given on standard input; nothing was stored. Pipe it "
+            'in, for example: printf %s "$VALUE" | civic secret set ENV NAME'
+        )
     return value
 
 
@@ -45,8 +46,12 @@ def set_(
     box = common.secret_box(root)
     store = common.open_store(root, state)
     try:
-        store.put_secret(state_store.team_scope(scope) if team else scope, name,
-                         ciphertext=box.encrypt(value), fingerprint=box.fingerprint(value))
+        store.put_secret(
+            state_store.team_scope(scope) if team else scope,
+            name,
+            ciphertext=box.encrypt(value),
+            fingerprint=box.fingerprint(value),
+        )
     finally:
         store.close()
     where = f"team {scope}" if team else f"environment {scope}"
@@ -67,11 +72,14 @@ def _declared_note(root: str, scope: str, name: str, *, team: bool) -> str | Non
         return None
     env = loaded.environments.get(scope)
     if env is None:
-        raise UsageError(f"environment '{scope}' does not exist in the estate at {root}; "
-                         "'civic validate' lists what there is.")
+        raise UsageError(
+            f"environment '{scope}' does not exist in the estate at {root}; 'civic validate' lists what there is."
+        )
     if name not in env.spec.secrets:
-        return (f"environment '{scope}' does not declare '{name}' yet; add it to spec.secrets "
-                "so that services can refer to it.")
+        return (
+            f"environment '{scope}' does not declare '{name}' yet; add it to spec.secrets "
+            "so that services can refer to it."
+        )
     return None
 
 
@@ -89,9 +97,14 @@ def list_(
         infos = store.list_secrets(scope)
     finally:
         store.close()
-    rows = [{"scope": i.scope, "name": i.name,
-             "updatedAt": datetime.datetime.fromtimestamp(i.updated_at).isoformat(timespec="seconds")}
-            for i in infos]
+    rows = [
+        {
+            "scope": i.scope,
+            "name": i.name,
+            "updatedAt": datetime.datetime.fromtimestamp(i.updated_at).isoformat(timespec="seconds"),
+        }
+        for i in infos
+    ]
     if output is common.Output.json:
         common.print_json(rows)
         return

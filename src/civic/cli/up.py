@@ -32,18 +32,31 @@ def up(
     port: int = typer.Option(8080, "--port", help="HAProxy's frontend port: services are served here."),
     api_port: int = typer.Option(7470, "--api-port", help="The API's port (on 127.0.0.1)."),
     stats_port: int = typer.Option(8404, "--stats-port", help="HAProxy's stats and /metrics port."),
-    deploy: list[str] = typer.Option([], "--deploy", metavar="ENV=FILE",
-                                     help="Also deploy this civic.service.yaml (repeatable)."),
-    monitoring: bool = typer.Option(True, "--monitoring/--no-monitoring",
-                                    help="Run Prometheus, Alertmanager and the Pushgateway."),
+    deploy: list[str] = typer.Option(
+        [], "--deploy", metavar="ENV=FILE", help="Also deploy this civic.service.yaml (repeatable)."
+    ),
+    monitoring: bool = typer.Option(
+        True, "--monitoring/--no-monitoring", help="Run Prometheus, Alertmanager and the Pushgateway."
+    ),
     prometheus_port: int = typer.Option(9090, "--prometheus-port"),
     alertmanager_port: int = typer.Option(9093, "--alertmanager-port"),
     pushgateway_port: int = typer.Option(9091, "--pushgateway-port"),
-    metrics_retention: str = typer.Option("15d", "--metrics-retention", metavar="DURATION",
-                                          help="How long Prometheus keeps samples (e.g. 12h, 15d, 8w, 1y)."),
-    sync_interval: float = typer.Option(2.0, "--sync-interval", metavar="SECONDS", min=0, help=(
-        "Look at the estate's files this often and apply what changed (apply on merge: keep the "
-        "estate a checkout of the branch that is merged into); 0: apply only at start.")),
+    metrics_retention: str = typer.Option(
+        "15d",
+        "--metrics-retention",
+        metavar="DURATION",
+        help="How long Prometheus keeps samples (e.g. 12h, 15d, 8w, 1y).",
+    ),
+    sync_interval: float = typer.Option(
+        2.0,
+        "--sync-interval",
+        metavar="SECONDS",
+        min=0,
+        help=(
+            "Look at the estate's files this often and apply what changed (apply on merge: keep the "
+            "estate a checkout of the branch that is merged into); 0: apply only at start."
+        ),
+    ),
 ) -> None:
     """Start Civic: apply the estate, then run the API, the reconcilers, the runtime and monitoring."""
     from civic.api import serving  # FastAPI and uvicorn: loaded only by the command that serves
@@ -52,17 +65,25 @@ def up(
 
     root = common.estate_root(estate)
     settings = plane.Settings(
-        run_dir=plane.run_dir(root), port=port, api_port=api_port, stats_port=stats_port,
-        monitoring=monitoring, monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port),
-        metrics_retention=metrics_retention, estate_root=root, sync_interval=sync_interval)
+        run_dir=plane.run_dir(root),
+        port=port,
+        api_port=api_port,
+        stats_port=stats_port,
+        monitoring=monitoring,
+        monitoring_ports=stack.Ports(prometheus_port, alertmanager_port, pushgateway_port),
+        metrics_retention=metrics_retention,
+        estate_root=root,
+        sync_interval=sync_interval,
+    )
     plane.preflight(settings)
     startup = [plane.startup_deploy(item) for item in deploy]
     loaded = common.load_estate(root)
     store = common.open_store(root, state)
     try:
         saved = config.stored()
-        booted = plane.boot(loaded, store, common.secret_box(root), root=root,
-                            saved_token=saved.token if saved is not None else None)
+        booted = plane.boot(
+            loaded, store, common.secret_box(root), root=root, saved_token=saved.token if saved is not None else None
+        )
         if booted.applied_revision is not None:
             common.out.print(f"Applied the estate at {root} as revision {booted.applied_revision}.")
         where = config.save(config.Config(f"http://127.0.0.1:{api_port}", booted.admin_token))
@@ -72,8 +93,10 @@ def up(
 
         async def main() -> None:
             control = plane.ControlPlane(booted.ctx, settings)
-            await serving.serve(control, startup=startup,
-                                ready=lambda c, adopted, deployed: _ready(c, adopted, deployed, where))
+            await serving.serve(
+                control, startup=startup, ready=lambda c, adopted, deployed: _ready(c, adopted, deployed, where)
+            )
+
         asyncio.run(main())
     finally:
         store.close()
@@ -82,12 +105,16 @@ def up(
 
 def _ready(control: plane.ControlPlane, adopted: int, deployed: list[dict], where: str) -> None:
     s = control.settings
-    common.out.print(f"[green]Civic is up.[/] API http://127.0.0.1:{s.api_port} (token in {where}); "
-                     f"services on port {s.port}; HAProxy metrics http://127.0.0.1:{s.stats_port}/metrics")
+    common.out.print(
+        f"[green]Civic is up.[/] API http://127.0.0.1:{s.api_port} (token in {where}); "
+        f"services on port {s.port}; HAProxy metrics http://127.0.0.1:{s.stats_port}/metrics"
+    )
     m = control.monitor.describe()
     if m["monitoring"] == "on":
-        common.out.print(f"Monitoring: Prometheus {m['prometheus']}, Alertmanager {m['alertmanager']}, "
-                         f"Pushgateway {m['pushgateway']}; metrics kept {m['retention']}")
+        common.out.print(
+            f"Monitoring: Prometheus {m['prometheus']}, Alertmanager {m['alertmanager']}, "
+            f"Pushgateway {m['pushgateway']}; metrics kept {m['retention']}"
+        )
     else:
         common.out.print(f"[yellow]Monitoring is off:[/] {m['reason']}.")
     if adopted:
@@ -111,8 +138,10 @@ def down(timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait 
 
 
 @token_app.command("create")
-def token_create(team: str = typer.Option(None, "--team", help="Limit the token to this team's environments."),
-                 output: common.Output = common.OutputOption) -> None:
+def token_create(
+    team: str = typer.Option(None, "--team", help="Limit the token to this team's environments."),
+    output: common.Output = common.OutputOption,
+) -> None:
     """Make a token (with --team: for that team's environments only)."""
     from civic.client import api as client_api
 

@@ -19,8 +19,9 @@ from civic.errors import Forbidden, UsageError
 class Client:
     def __init__(self, cfg: config_mod.Config | None = None, *, timeout: float = 30.0) -> None:
         self.config = cfg or config_mod.load()
-        self.http = httpx.Client(base_url=self.config.url, timeout=timeout,
-                                 headers={"Authorization": f"Bearer {self.config.token}"})
+        self.http = httpx.Client(
+            base_url=self.config.url, timeout=timeout, headers={"Authorization": f"Bearer {self.config.token}"}
+        )
 
     def __repr__(self) -> str:
         return f"Client(url={self.config.url!r})"
@@ -38,8 +39,7 @@ class Client:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as e:
-            raise UsageError(f"Civic's API at {self.config.url} does not answer ({e}); is 'civic up' "
-                             "running?") from e
+            raise UsageError(f"Civic's API at {self.config.url} does not answer ({e}); is 'civic up' running?") from e
         if response.status_code < 400:
             return response.json()
         try:
@@ -50,10 +50,14 @@ class Client:
             raise Forbidden(str(body.get("detail", body)))
         raise problems.error_from(body)
 
-    def deploy(self, environment: str, *, file: str, text: str, overrides: list[str],
-               workdir: str | None) -> dict[str, Any]:
-        return self._call("POST", f"/v1/environments/{environment}/services",
-                          json={"file": file, "text": text, "set": overrides, "workdir": workdir})
+    def deploy(
+        self, environment: str, *, file: str, text: str, overrides: list[str], workdir: str | None
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            f"/v1/environments/{environment}/services",
+            json={"file": file, "text": text, "set": overrides, "workdir": workdir},
+        )
 
     def service(self, environment: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/environments/{environment}/services/{name}")
@@ -68,8 +72,7 @@ class Client:
         return self._call("POST", f"/v1/environments/{environment}/services/{name}/rollback", json={"to": to})
 
     def scale(self, environment: str, name: str, replicas: int) -> dict[str, Any]:
-        return self._call("POST", f"/v1/environments/{environment}/services/{name}/scale",
-                          json={"replicas": replicas})
+        return self._call("POST", f"/v1/environments/{environment}/services/{name}/scale", json={"replicas": replicas})
 
     def restart(self, environment: str, name: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/environments/{environment}/services/{name}/restart")
@@ -91,8 +94,11 @@ class Client:
         return self._call("GET", "/v1/alerts/history", params={"team": team} if team else {})
 
     def silence(self, *, environment: str, service: str | None, hours: float, reason: str) -> dict[str, Any]:
-        return self._call("POST", "/v1/silences", json={"environment": environment, "service": service,
-                                                         "hours": hours, "reason": reason})
+        return self._call(
+            "POST",
+            "/v1/silences",
+            json={"environment": environment, "service": service, "hours": hours, "reason": reason},
+        )
 
     def silences(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/silences")

@@ -31,7 +31,8 @@ class Config:
 
 def path() -> str:
     return os.environ.get(CONFIG_ENV) or os.path.join(
-        platformdirs.user_config_dir("civic", appauthor=False), "client.json")
+        platformdirs.user_config_dir("civic", appauthor=False), "client.json"
+    )
 
 
 def save(config: Config) -> str:
@@ -61,7 +62,9 @@ def load() -> Config:
     url = os.environ.get("CIVIC_API_URL") or (saved.url if saved else None)
     token = os.environ.get("CIVIC_TOKEN") or (saved.token if saved else None)
     if not url or not token:
-        raise UsageError(f"Civic's API is not known here: no {path()}. Start Civic with 'civic up' "
-                         "(it saves the address and the admin token there), or set CIVIC_API_URL "
-                         "and CIVIC_TOKEN.")
+        raise UsageError(
+            f"Civic's API is not known here: no {path()}. Start Civic with 'civic up' "
+            "(it saves the address and the admin token there), or set CIVIC_API_URL "
+            "and CIVIC_TOKEN."
+        )
     return Config(url, token)

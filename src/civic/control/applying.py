@@ -37,26 +37,43 @@ def _current_secrets(estate: Estate, store: StateStore) -> dict[Key, dict[str, s
     return out
 
 
-def plan(estate: Estate, store: StateStore, *, only: Collection[Key] | None = None,
-         allow_delete_production: bool = False, revision: str | None = None) -> planning.Plan:
+def plan(
+    estate: Estate,
+    store: StateStore,
+    *,
+    only: Collection[Key] | None = None,
+    allow_delete_production: bool = False,
+    revision: str | None = None,
+) -> planning.Plan:
     desired = planning.desired(estate)
     desired_fp = planning.desired_fingerprints(estate)
     applied_fp = store.fingerprints()
     changed = planning.changed_keys(desired_fp, applied_fp, only=only)
     return planning.make(
-        desired, store.specs(changed), applied_keys=set(applied_fp),
-        secrets=_current_secrets(estate, store), applied_secrets=store.applied_secret_fingerprints(),
-        only=only, allow_delete_production=allow_delete_production, revision=revision)
+        desired,
+        store.specs(changed),
+        applied_keys=set(applied_fp),
+        secrets=_current_secrets(estate, store),
+        applied_secrets=store.applied_secret_fingerprints(),
+        only=only,
+        allow_delete_production=allow_delete_production,
+        revision=revision,
+    )
 
 
-def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = None,
-          allow_delete_production: bool = False, revision: str | None = None,
-          lock_timeout: float = 30.0,
-          on_progress: Callable[[int, int], None] | None = None) -> Applied:
+def apply(
+    estate: Estate,
+    store: StateStore,
+    *,
+    only: Collection[Key] | None = None,
+    allow_delete_production: bool = False,
+    revision: str | None = None,
+    lock_timeout: float = 30.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Applied:
     """Apply the estate; ``on_progress(done, total)`` is called after each object."""
     with store.lock(timeout=lock_timeout):
-        p = plan(estate, store, only=only, allow_delete_production=allow_delete_production,
-                 revision=revision)
+        p = plan(estate, store, only=only, allow_delete_production=allow_delete_production, revision=revision)
         if p.refused:
             raise PlanError("nothing was applied: " + " ".join(p.refused))
         if p.empty:
@@ -65,12 +82,20 @@ def apply(estate: Estate, store: StateStore, *, only: Collection[Key] | None = N
         secrets = _current_secrets(estate, store)
         for done, action in enumerate(p.actions, start=1):
             spec = getattr(action, "spec", None)
-            store.write(revision_id, [{
-                "kind": action.kind, "name": action.name, "operation": action.verb,
-                "spec": spec, "fingerprint": planning.fingerprint(spec) if spec is not None else "",
-                "secrets": secrets.get(action.key, {}),
-                "changes": rendering.change_lines(action),
-            }])
+            store.write(
+                revision_id,
+                [
+                    {
+                        "kind": action.kind,
+                        "name": action.name,
+                        "operation": action.verb,
+                        "spec": spec,
+                        "fingerprint": planning.fingerprint(spec) if spec is not None else "",
+                        "secrets": secrets.get(action.key, {}),
+                        "changes": rendering.change_lines(action),
+                    }
+                ],
+            )
             if on_progress is not None:
                 on_progress(done, len(p.actions))
         return Applied(p, revision_id)

@@ -67,9 +67,13 @@ def place(loaded: estate_mod.Estate, env: str, *, name: str | None) -> Placement
         raise SpecError(problems)
     placed = targets.cluster_of(loaded, env)
     if placed is None:
-        return Placement(models.Cluster(name="default"), (
-            f"environment '{env}' is on no cluster in civic.yaml (it runs on the local runtime); "
-            "rendering with the default cluster settings."))
+        return Placement(
+            models.Cluster(name="default"),
+            (
+                f"environment '{env}' is on no cluster in civic.yaml (it runs on the local runtime); "
+                "rendering with the default cluster settings."
+            ),
+        )
     return Placement(placed)
 
 
@@ -91,8 +95,9 @@ def load_services(paths: Sequence[str], environment: models.Environment | None) 
     return loaded
 
 
-def render(loaded: estate_mod.Estate, env: str, *, target: models.Cluster, services: Sequence[models.Service],
-           policies: bool) -> Rendering:
+def render(
+    loaded: estate_mod.Estate, env: str, *, target: models.Cluster, services: Sequence[models.Service], policies: bool
+) -> Rendering:
     """``env``'s objects for ``target``, with Civic's admission policies when ``policies``."""
     rendered = rendering.render(inputs.desired(loaded, env, services=services), target)
     enforced = admission.render(policy.policy_set(loaded), target) if policies else admission.Admission(())
@@ -106,8 +111,9 @@ def validate(rendered: Rendering) -> list[str]:
     return wrong + validation.check_all(rendered.policy_objects, (SINCE, NEWEST))
 
 
-def renders(loaded: estate_mod.Estate, target: models.Cluster, *, envs: Sequence[str],
-            service: Sequence[str]) -> list[tuple[rendering.Rendered, bool]]:
+def renders(
+    loaded: estate_mod.Estate, target: models.Cluster, *, envs: Sequence[str], service: Sequence[str]
+) -> list[tuple[rendering.Rendered, bool]]:
     """Each environment's render (``envs``, or all on ``target``), and whether its services are known."""
     names = list(envs) or targets.environments_on(loaded, target)
     if service and len(names) != 1:
@@ -121,28 +127,43 @@ def renders(loaded: estate_mod.Estate, target: models.Cluster, *, envs: Sequence
     return out
 
 
-def admission_policies(loaded: estate_mod.Estate, target: models.Cluster, *, wanted: bool,
-                       envs: Sequence[str]) -> admission.Admission | None:
+def admission_policies(
+    loaded: estate_mod.Estate, target: models.Cluster, *, wanted: bool, envs: Sequence[str]
+) -> admission.Admission | None:
     """The admission policies to converge: only for the whole cluster, and when asked for."""
     return admission.render(policy.policy_set(loaded), target) if wanted and not envs else None
 
 
-async def sync(target: models.Cluster, renders: Sequence[tuple[rendering.Rendered, bool]], *, dry_run: bool,
-               everything: bool, whole: bool, allow_delete_production: bool,
-               policies: admission.Admission | None) -> list[cluster_mod.Report]:
+async def sync(
+    target: models.Cluster,
+    renders: Sequence[tuple[rendering.Rendered, bool]],
+    *,
+    dry_run: bool,
+    everything: bool,
+    whole: bool,
+    allow_delete_production: bool,
+    policies: admission.Admission | None,
+) -> list[cluster_mod.Report]:
     """Plan (``dry_run``) or apply the renders on ``target``; with ``whole``, delete the Civic
     namespaces no longer in the estate."""
     api = client_mod.Client.from_kubeconfig(context=target.context)
     try:
-        return await cluster_mod.sync_estate(api, renders, dry_run=dry_run, everything=everything,
-                                             delete_others=whole, allow_delete_production=allow_delete_production,
-                                             policies=policies)
+        return await cluster_mod.sync_estate(
+            api,
+            renders,
+            dry_run=dry_run,
+            everything=everything,
+            delete_others=whole,
+            allow_delete_production=allow_delete_production,
+            policies=policies,
+        )
     finally:
         await api.aclose()
 
 
-async def status(target: models.Cluster, renders: Sequence[rendering.Rendered], *,
-                 policies: admission.Admission | None) -> list[tuple[str, cluster_mod.Outcome, health.Verdict]]:
+async def status(
+    target: models.Cluster, renders: Sequence[rendering.Rendered], *, policies: admission.Admission | None
+) -> list[tuple[str, cluster_mod.Outcome, health.Verdict]]:
     """The health of every object the renders (and the admission policies, if any) should have on ``target``."""
     observed = list(renders)
     if policies is not None and policies.objects:

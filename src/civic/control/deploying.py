@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -29,7 +30,6 @@ from civic.reconcile import desired, variables
 from civic.spec import loading, models, quantities, yamlpos
 from civic.store import deployments
 
-
 log = logging.getLogger("civic.deploys")
 
 
@@ -39,26 +39,39 @@ class Prepared:
     warnings: tuple[str, ...]
 
 
-def check_policy(*, environment: models.Environment, service: models.Service, platform: models.Platform,
-                 policies: policy.PolicySet | None, others: tuple[models.Service, ...] = ()) -> tuple[str, ...]:
+def check_policy(
+    *,
+    environment: models.Environment,
+    service: models.Service,
+    platform: models.Platform,
+    policies: policy.PolicySet | None,
+    others: tuple[models.Service, ...] = (),
+) -> tuple[str, ...]:
     """Every deploy passes here before it is recorded: a denial raises PolicyDenied (nothing is
     recorded); warnings are returned, for the deploy to show."""
     report = policy.enforce_service(service, environment, platform, policies=policies, others=others)
-    return tuple(f"policy {v.policy}: {' '.join(v.messages)}" for v in report.verdicts
-                 if v.failed and not v.denied and v.mode is policy.Mode.WARN)
+    return tuple(
+        f"policy {v.policy}: {' '.join(v.messages)}"
+        for v in report.verdicts
+        if v.failed and not v.denied and v.mode is policy.Mode.WARN
+    )
 
 
-def parse(text: str, *, file: str, overrides: list[str] = (),
-          workdir: str | None = None) -> tuple[models.Service, yamlpos.Document]:
+def parse(
+    text: str, *, file: str, overrides: Sequence[str] = (), workdir: str | None = None
+) -> tuple[models.Service, yamlpos.Document]:
     """The Service in ``text``, with ``--set key=value`` overrides; SpecError with positions."""
     doc, problems = yamlpos.parse(text, file=file)
     if problems:
         raise SpecError(problems)
+    assert doc is not None  # yamlpos.parse returns no document only with problems, raised above
     if overrides:
         doc = yamlpos.Document(file, _override(doc.data, overrides, file=file), doc.positions)
     service, problems = loading.load(doc, expect="Service")
     if problems:
         raise SpecError(problems)
+    # loading.load returns no model only with problems, and with expect="Service" a models.Service
+    assert isinstance(service, models.Service)
     if service.spec.run is not None and workdir:
         where = os.path.join(workdir, service.spec.run.working_dir or ".")
         run = service.spec.run.model_copy(update={"working_dir": os.path.normpath(where)})
@@ -66,7 +79,7 @@ def parse(text: str, *, file: str, overrides: list[str] = (),
     return service, doc
 
 
-def _override(data: Any, overrides: list[str], *, file: str) -> Any:
+def _override(data: Any, overrides: Sequence[str], *, file: str) -> Any:
     """``replicas=3`` or ``env.GREETING=hello`` (paths under spec; ``spec.`` optional)."""
     data = copy.deepcopy(data)
     if not isinstance(data, dict):
@@ -88,46 +101,67 @@ def _override(data: Any, overrides: list[str], *, file: str) -> Any:
     return data
 
 
-def prepare(service: models.Service, *, environment: models.Environment, platform: models.Platform,
-            others: dict[str, models.ServiceSpec], secret_names: set[str], doc: yamlpos.Document,
-            replicas_override: dict[str, int | None] | None = None,
-            policies: policy.PolicySet | None = None) -> Prepared:
+def prepare(
+    service: models.Service,
+    *,
+    environment: models.Environment,
+    platform: models.Platform,
+    others: dict[str, models.ServiceSpec],
+    secret_names: set[str],
+    doc: yamlpos.Document,
+    replicas_override: dict[str, int | None] | None = None,
+    policies: policy.PolicySet | None = None,
+) -> Prepared:
     """Every check a deploy must pass; raises SpecError, PolicyDenied or PlanError."""
     spec = service.spec
     problems = []
     if spec.run is None:
-        problems.append(doc.problem(("spec", "run"), "this runtime runs processes: add "
-                                    "spec.run.command (what to run; Civic sets $PORT)."))
+        problems.append(
+            doc.problem(
+                ("spec", "run"), "this runtime runs processes: add spec.run.command (what to run; Civic sets $PORT)."
+            )
+        )
     if spec.rollout.strategy == "canary":
-        problems.append(doc.problem(("spec", "rollout", "strategy"), "'canary' is reserved and not "
-                                    "supported yet; use 'rolling'."))
+        problems.append(
+            doc.problem(("spec", "rollout", "strategy"), "'canary' is reserved and not supported yet; use 'rolling'.")
+        )
     resolved = variables.resolve(environment.spec, spec.env, secret=_absent(secret_names))
     for name, problem in resolved.errors:
-        problems.append(doc.problem(("spec", "env", name), problem.replace(
-            "'civic secret set ENV", f"'civic secret set {environment.metadata.name}") + "."))
+        problems.append(
+            doc.problem(
+                ("spec", "env", name),
+                problem.replace("'civic secret set ENV", f"'civic secret set {environment.metadata.name}") + ".",
+            )
+        )
     if problems:
         raise SpecError(problems)
-    quota_problem = check_quota(service, environment=environment, platform=platform, others=others,
-                                overrides=replicas_override or {})
+    quota_problem = check_quota(
+        service, environment=environment, platform=platform, others=others, overrides=replicas_override or {}
+    )
     if quota_problem:
         raise PolicyDenied(quota_problem)
     other_services = tuple(
-        models.Service(api_version=models.API_VERSION, kind="Service",
-                       metadata=models.Metadata(name=name), spec=spec)
-        for name, spec in others.items() if name != service.metadata.name)
+        models.Service(api_version=models.API_VERSION, kind="Service", metadata=models.Metadata(name=name), spec=spec)
+        for name, spec in others.items()
+        if name != service.metadata.name
+    )
     warnings = list(resolved.warnings)
-    warnings += check_policy(environment=environment, service=service, platform=platform,
-                             policies=policies, others=other_services)
+    warnings += check_policy(
+        environment=environment, service=service, platform=platform, policies=policies, others=other_services
+    )
     if any(v is not None for v in (spec.resources.cpu, spec.resources.memory)) and limits.enforcer() is None:
         warnings.append(f"cpu and memory limits are {limits.describe()}.")
     return Prepared(service, tuple(warnings))
 
 
-def _absent(secret_names: set[str]):  # noqa: ANN202 - a lookup for variables.resolve
+def _absent(secret_names: set[str]) -> Callable[[str], str]:
+    """A lookup for variables.resolve: NotFound for a secret that is not set."""
+
     def lookup(name: str) -> str:
         if name not in secret_names:
             raise NotFound(name)
         return ""
+
     return lookup
 
 
@@ -137,8 +171,14 @@ def _most(spec: models.ServiceSpec, override: int | None) -> int:
     return override if override is not None else spec.replicas
 
 
-def check_quota(service: models.Service, *, environment: models.Environment, platform: models.Platform,
-                others: dict[str, models.ServiceSpec], overrides: dict[str, int | None]) -> str | None:
+def check_quota(
+    service: models.Service,
+    *,
+    environment: models.Environment,
+    platform: models.Platform,
+    others: dict[str, models.ServiceSpec],
+    overrides: dict[str, int | None],
+) -> str | None:
     """None if the deploy fits the environment's quota *with* its surge; else why not."""
     name = environment.metadata.name
     quota, default = environment.spec.quota, platform.spec.defaults.quota
@@ -146,16 +186,20 @@ def check_quota(service: models.Service, *, environment: models.Environment, pla
     rest = {n: s for n, s in others.items() if n != service.metadata.name}
     limit = quota.services if quota.services is not None else default.services
     if limit is not None and len(rest) + 1 > limit:
-        return (f"environment '{name}' may run {limit} services and already runs {len(rest)}; "
-                "remove one or raise spec.quota.services in its environment.yaml.")
+        return (
+            f"environment '{name}' may run {limit} services and already runs {len(rest)}; "
+            "remove one or raise spec.quota.services in its environment.yaml."
+        )
     surge = spec.rollout.max_surge or (0 if spec.rollout.max_unavailable else 1)
     most = _most(spec, None)
     used = sum(_most(s, overrides.get(n)) for n, s in rest.items())
     limit = quota.replicas if quota.replicas is not None else default.replicas
     if limit is not None and used + most + surge > limit:
-        return (f"environment '{name}' may run {limit} replicas, surge included; this deploy needs "
-                f"{most} plus {surge} during the rollout, and other services hold {used}. Lower "
-                "replicas (or autoscaling.max) or raise spec.quota.replicas in its environment.yaml.")
+        return (
+            f"environment '{name}' may run {limit} replicas, surge included; this deploy needs "
+            f"{most} plus {surge} during the rollout, and other services hold {used}. Lower "
+            "replicas (or autoscaling.max) or raise spec.quota.replicas in its environment.yaml."
+        )
     for field, parse, per in (("cpu", quantities.millicores, _cpu), ("memory", quantities.bytes_, _memory)):
         total = getattr(quota, field) or getattr(default, field)
         if total is None:
@@ -163,22 +207,33 @@ def check_quota(service: models.Service, *, environment: models.Environment, pla
         need = sum(per(s, environment, platform) * _most(s, overrides.get(n)) for n, s in rest.items())
         mine = per(spec, environment, platform) * (most + surge)
         if need + mine > parse(total):
-            return (f"environment '{name}' may use {total} of {field} across its replicas, surge "
-                    f"included; this deploy would take it over. Lower spec.resources.{field} or "
-                    f"replicas, or raise spec.quota.{field} in its environment.yaml.")
+            return (
+                f"environment '{name}' may use {total} of {field} across its replicas, surge "
+                f"included; this deploy would take it over. Lower spec.resources.{field} or "
+                f"replicas, or raise spec.quota.{field} in its environment.yaml."
+            )
     return None
 
 
 def _cpu(spec: models.ServiceSpec, env: models.Environment, platform: models.Platform) -> int:
-    value = (spec.resources.request_cpu or spec.resources.cpu or env.spec.limits.default_request_cpu
-             or platform.spec.defaults.limits.default_request_cpu or "0")
+    value = (
+        spec.resources.request_cpu
+        or spec.resources.cpu
+        or env.spec.limits.default_request_cpu
+        or platform.spec.defaults.limits.default_request_cpu
+        or "0"
+    )
     return quantities.millicores(value)
 
 
 def _memory(spec: models.ServiceSpec, env: models.Environment, platform: models.Platform) -> int:
-    value = (spec.resources.request_memory or spec.resources.memory
-             or env.spec.limits.default_request_memory
-             or platform.spec.defaults.limits.default_request_memory or "0")
+    value = (
+        spec.resources.request_memory
+        or spec.resources.memory
+        or env.spec.limits.default_request_memory
+        or platform.spec.defaults.limits.default_request_memory
+        or "0"
+    )
     return quantities.bytes_(value)
 
 
@@ -197,8 +252,17 @@ class Deployed:
     progress_deadline_seconds: float
 
 
-def deploy(ctx: desired.Context, environment: models.Environment, *, text: str, file: str,
-           overrides: list[str], workdir: str | None, by: str, only_if_changed: bool = False) -> Deployed:
+def deploy(
+    ctx: desired.Context,
+    environment: models.Environment,
+    *,
+    text: str,
+    file: str,
+    overrides: list[str],
+    workdir: str | None,
+    by: str,
+    only_if_changed: bool = False,
+) -> Deployed:
     """Check one service file against ``environment`` and record it as the next revision.
 
     With ``only_if_changed`` (``civic up --deploy``), a spec equal to the current one
@@ -211,27 +275,29 @@ def deploy(ctx: desired.Context, environment: models.Environment, *, text: str, 
     current = {c.service: c for c in records.current(env)}
     deployed = {n: s for (_, n), s in records.current_services(env).items()}
     prepared = prepare(
-        service, environment=environment, platform=desired.platform(ctx),
+        service,
+        environment=environment,
+        platform=desired.platform(ctx),
         others={n: s.spec for n, s in deployed.items()},
-        secret_names={s.name for s in ctx.store.list_secrets(env)}, doc=doc,
-        replicas_override={n: c.replicas for n, c in current.items()}, policies=ctx.policies)
+        secret_names={s.name for s in ctx.store.list_secrets(env)},
+        doc=doc,
+        replicas_override={n: c.replicas for n, c in current.items()},
+        policies=ctx.policies,
+    )
     unchanged = only_if_changed and name in deployed and deployed[name].canonical() == service.canonical()
-    number = current[name].revision if unchanged else records.add_revision(
-        env, name, spec=service.canonical(), by=by)
-    return Deployed(env, name, number, not unchanged, prepared.warnings,
-                    service.spec.rollout.progress_deadline_seconds)
+    number = current[name].revision if unchanged else records.add_revision(env, name, spec=service.canonical(), by=by)
+    return Deployed(env, name, number, not unchanged, prepared.warnings, service.spec.rollout.progress_deadline_seconds)
 
 
-def previous_good(records: deployments.Deployments, environment: str, service: str, *,
-                  before: int) -> int | None:
+def previous_good(records: deployments.Deployments, environment: str, service: str, *, before: int) -> int | None:
     """The revision a rollback returns to: the newest one before ``before`` that did not fail."""
-    earlier = [r.revision for r in records.revisions(environment, service)
-               if r.revision < before and r.status != "failed"]
+    earlier = [
+        r.revision for r in records.revisions(environment, service) if r.revision < before and r.status != "failed"
+    ]
     return earlier[0] if earlier else None
 
 
-def roll_back(records: deployments.Deployments, environment: str, service: str, *,
-              to: int | None = None) -> int:
+def roll_back(records: deployments.Deployments, environment: str, service: str, *, to: int | None = None) -> int:
     """``civic rollback``: make ``to`` (default: :func:`previous_good`) current; its number."""
     current = records.current_of(environment, service)
     target = to if to is not None else previous_good(records, environment, service, before=current.revision)
@@ -246,8 +312,7 @@ def fail_and_roll_back(records: deployments.Deployments, current: deployments.Cu
     the backend's reason, and roll back to :func:`previous_good` if there is one."""
     target = previous_good(records, current.environment, current.service, before=current.revision)
     note = f"rolled back to revision {target}" if target is not None else "nothing to roll back to"
-    records.mark(current.environment, current.service, current.revision, status="failed",
-                 message=f"{reason}; {note}.")
+    records.mark(current.environment, current.service, current.revision, status="failed", message=f"{reason}; {note}.")
     if target is not None:
         records.set_current(current.environment, current.service, revision=target)
     log.warning("%s/%s: %s; %s", current.environment, current.service, reason, note)
@@ -258,9 +323,11 @@ def scale(records: deployments.Deployments, environment: str, service: str, repl
     current = records.current_of(environment, service)
     spec = records.service_spec(environment, service, current.revision).spec
     if spec.autoscaling is not None:
-        raise UsageError(f"service '{service}' autoscales between {spec.autoscaling.min} and "
-                         f"{spec.autoscaling.max} replicas; change spec.autoscaling and deploy "
-                         "instead of scaling it by hand.")
+        raise UsageError(
+            f"service '{service}' autoscales between {spec.autoscaling.min} and "
+            f"{spec.autoscaling.max} replicas; change spec.autoscaling and deploy "
+            "instead of scaling it by hand."
+        )
     records.set_replicas(environment, service, replicas)
 
 

@@ -48,12 +48,11 @@ def code_stamp() -> str:
         dirs.sort()
         for name in sorted(n for n in names if n.endswith(".py")):
             st = os.stat(os.path.join(folder, name))
-            h.update(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}\n"
-                     .encode())
+            h.update(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
-class Kept(dict):
+class Kept(dict[Any, Any]):
     """One part of the memo: remembers which keys this run used, so :meth:`Memo.save` keeps
     only those (files that changed or went away are forgotten)."""
 
@@ -103,7 +102,9 @@ class Verdicts(Kept):
 class Memo:
     """The documents and verdicts of one estate (see the module's docstring)."""
 
-    def __init__(self, root: str, documents: dict | None = None, verdicts: dict | None = None) -> None:
+    def __init__(
+        self, root: str, documents: dict[Any, Any] | None = None, verdicts: dict[Any, Any] | None = None
+    ) -> None:
         self.root = root
         self.documents = Kept(documents or {})
         self.verdicts = Verdicts(verdicts or {})
@@ -115,8 +116,12 @@ class Memo:
         """Write what this run used, if anything changed (quietly: see the module's docstring)."""
         if not (self.documents.dirty or self.verdicts.dirty):
             return
-        doc = {"version": VERSION, "stamp": code_stamp(), "documents": self.documents.kept(),
-               "verdicts": self.verdicts.kept()}
+        doc = {
+            "version": VERSION,
+            "stamp": code_stamp(),
+            "documents": self.documents.kept(),
+            "verdicts": self.verdicts.kept(),
+        }
         path = path_for(self.root)
         with contextlib.suppress(OSError, pickle.PicklingError):
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -141,6 +146,5 @@ def load(root: str) -> Memo:
         if doc.get("version") != VERSION or doc.get("stamp") != code_stamp():
             return Memo(root)
         return Memo(root, doc["documents"], doc["verdicts"])
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, KeyError,
-            TypeError):
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, KeyError, TypeError):
         return Memo(root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import yaml
 
@@ -18,15 +19,20 @@ from civic.importers import comparison, importing
 from civic.spec import estate as estate_mod
 from civic.spec import models
 
-LIVE = models.Cluster.model_validate({
-    "name": "live", "context": "live.cloud-platform.service.justice.gov.uk",
-    "baseDomain": "apps.live.cloud-platform.service.justice.gov.uk", "kubernetesVersion": "1.30"})
+LIVE = models.Cluster.model_validate(
+    {
+        "name": "live",
+        "context": "live.cloud-platform.service.justice.gov.uk",
+        "baseDomain": "apps.live.cloud-platform.service.justice.gov.uk",
+        "kubernetesVersion": "1.30",
+    }
+)
 ALIASES = {"ingress-controllers": LIVE.ingress_namespace, "monitoring": LIVE.monitoring_namespace}
 """The MoJ selects its system namespaces by a ``component`` label."""
 
 
-def originals(folder: str) -> list[dict]:
-    out = []
+def originals(folder: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for name in comparison.FILES:
         path = os.path.join(folder, name)
         if os.path.isfile(path):

@@ -101,8 +101,15 @@ class Booted:
     admin_token: str
 
 
-def boot(loaded: estate_mod.Estate, store: StateStore, box: SecretBox, *, root: str,
-         saved_token: str | None, today: datetime.date | None = None) -> Booted:
+def boot(
+    loaded: estate_mod.Estate,
+    store: StateStore,
+    box: SecretBox,
+    *,
+    root: str,
+    saved_token: str | None,
+    today: datetime.date | None = None,
+) -> Booted:
     """Judge the estate (a denial refuses to start), apply it, and make sure of an admin token
     (``saved_token`` is kept when the store still knows it)."""
     report = policy.check_estate(loaded, today=today or datetime.date.today())
@@ -137,8 +144,13 @@ def make_backend(ctx: desired.Context, settings: Settings) -> base.Backend:
         raise UsageError(f"there is no backend '{settings.backend}'; use 'local' or 'kubernetes'.")
     from civic.backends.local import backend as local_backend
 
-    return local_backend.create(run_dir=settings.run_dir, records=ctx.records, port=settings.port,
-                                stats_port=settings.stats_port, base_domain=platform.spec.base_domain)
+    return local_backend.create(
+        run_dir=settings.run_dir,
+        records=ctx.records,
+        port=settings.port,
+        stats_port=settings.stats_port,
+        base_domain=platform.spec.base_domain,
+    )
 
 
 class ControlPlane:
@@ -149,15 +161,27 @@ class ControlPlane:
         self.settings = settings
         self.backend = backend if backend is not None else make_backend(ctx, settings)
         self.reconciler = loops.Reconciler(
-            ctx, self.backend, on_failed=functools.partial(deploying.fail_and_roll_back, ctx.records))
+            ctx, self.backend, on_failed=functools.partial(deploying.fail_and_roll_back, ctx.records)
+        )
         self.monitor = monitoring.Monitor(
-            ctx, workdir=os.path.join(settings.run_dir, "monitoring"), ports=settings.monitoring_ports,
-            api_port=settings.api_port, stats_port=settings.stats_port, replicas=self._ready_replicas,
-            service_url=self.url, enabled=settings.monitoring, retention=settings.metrics_retention)
+            ctx,
+            workdir=os.path.join(settings.run_dir, "monitoring"),
+            ports=settings.monitoring_ports,
+            api_port=settings.api_port,
+            stats_port=settings.stats_port,
+            replicas=self._ready_replicas,
+            service_url=self.url,
+            enabled=settings.monitoring,
+            retention=settings.metrics_retention,
+        )
         self.stopping = asyncio.Event()
-        self.sync = (syncing.EstateSync(settings.estate_root, ctx.store, interval=settings.sync_interval,
-                                        on_applied=self._estate_applied)
-                     if settings.estate_root and settings.sync_interval > 0 else None)
+        self.sync = (
+            syncing.EstateSync(
+                settings.estate_root, ctx.store, interval=settings.sync_interval, on_applied=self._estate_applied
+            )
+            if settings.estate_root and settings.sync_interval > 0
+            else None
+        )
         if self.sync is not None:
             self.sync.prime(settings.estate_revision)
         self._tasks: list[asyncio.Task[None]] = []
@@ -197,20 +221,22 @@ class ControlPlane:
             self._loop.call_soon_threadsafe(self._reconcile_soon, touched, everything)
 
     def _reconcile_soon(self, touched: set[str], everything: bool) -> None:
-        for environment in (desired.environments(self.ctx) if everything else sorted(touched)):
+        for environment in desired.environments(self.ctx) if everything else sorted(touched):
             self.reconciler.trigger(environment)
 
     def _ready_replicas(self) -> list[monitoring.Replica]:
-        return [monitoring.Replica(r.environment, r.service, r.revision, r.id, r.port)
-                for r in self.backend.replicas() if r.phase == "ready"]
+        return [
+            monitoring.Replica(r.environment, r.service, r.revision, r.id, r.port)
+            for r in self.backend.replicas()
+            if r.phase == "ready"
+        ]
 
     # --- reading ---------------------------------------------------------------------
 
     def environment(self, name: str) -> models.Environment:
         spec = desired.environment_spec(self.ctx, name)
         if spec is None:
-            raise NotFound(f"environment '{name}' has not been applied; add it to the estate and "
-                           "run 'civic apply'.")
+            raise NotFound(f"environment '{name}' has not been applied; add it to the estate and run 'civic apply'.")
         return spec
 
     def environment_or_none(self, name: str) -> models.Environment | None:
@@ -230,12 +256,16 @@ class ControlPlane:
         observed = await self.backend.observe(environment)
         status = next((s for s in observed.services if s.name == service), None)
         return {
-            "environment": environment, "service": service, "revision": current.revision,
+            "environment": environment,
+            "service": service,
+            "revision": current.revision,
             "latest": {"revision": latest.revision, "status": latest.status, "message": latest.message},
             "observedRevision": status.revision if status else None,
-            "desired": status.desired if status else None, "ready": status.ready if status else 0,
+            "desired": status.desired if status else None,
+            "ready": status.ready if status else 0,
             "health": status.health.value if status else "missing",
-            "message": status.message if status else "", "url": self.url(environment, service),
+            "message": status.message if status else "",
+            "url": self.url(environment, service),
         }
 
     def replicas(self, environment: str | None) -> list[dict[str, Any]]:
@@ -251,28 +281,55 @@ class ControlPlane:
                 continue
             observed = await self.backend.observe(env)
             team = spec.spec.team
-            services += [exposition.ServiceSample(env, team, s.name, s.desired, s.ready,
-                                                  s.health is base.Health.CRASH_LOOPING, s.revision)
-                         for s in observed.services]
+            services += [
+                exposition.ServiceSample(
+                    env, team, s.name, s.desired, s.ready, s.health is base.Health.CRASH_LOOPING, s.revision
+                )
+                for s in observed.services
+            ]
             quota, defaults = spec.spec.quota, platform.spec.defaults.quota
-            limits = {"replicas": quota.replicas if quota.replicas is not None else defaults.replicas,
-                      "services": quota.services if quota.services is not None else defaults.services}
+            limits = {
+                "replicas": quota.replicas if quota.replicas is not None else defaults.replicas,
+                "services": quota.services if quota.services is not None else defaults.services,
+            }
             used = {"replicas": sum(s.desired for s in observed.services), "services": len(observed.services)}
             quotas += [exposition.QuotaSample(env, team, k, used[k], limits[k] or 0) for k in limits]
         return exposition.render(services, quotas)
 
     # --- acting ----------------------------------------------------------------------
 
-    def deploy(self, environment: models.Environment, *, text: str, file: str, overrides: list[str],
-               workdir: str | None, by: str, only_if_changed: bool = False) -> dict[str, Any]:
+    def deploy(
+        self,
+        environment: models.Environment,
+        *,
+        text: str,
+        file: str,
+        overrides: list[str],
+        workdir: str | None,
+        by: str,
+        only_if_changed: bool = False,
+    ) -> dict[str, Any]:
         """Check and record one deploy (the API's and ``civic up --deploy``'s)."""
-        done = deploying.deploy(self.ctx, environment, text=text, file=file, overrides=overrides,
-                                workdir=workdir, by=by, only_if_changed=only_if_changed)
+        done = deploying.deploy(
+            self.ctx,
+            environment,
+            text=text,
+            file=file,
+            overrides=overrides,
+            workdir=workdir,
+            by=by,
+            only_if_changed=only_if_changed,
+        )
         if done.changed:
             self.reconciler.trigger(done.environment)
-        return {"environment": done.environment, "service": done.service, "revision": done.revision,
-                "url": self.url(done.environment, done.service), "warnings": list(done.warnings),
-                "progressDeadlineSeconds": done.progress_deadline_seconds}
+        return {
+            "environment": done.environment,
+            "service": done.service,
+            "revision": done.revision,
+            "url": self.url(done.environment, done.service),
+            "warnings": list(done.warnings),
+            "progressDeadlineSeconds": done.progress_deadline_seconds,
+        }
 
     def roll_back(self, environment: str, service: str, *, to: int | None) -> int:
         target = deploying.roll_back(self.ctx.records, environment, service, to=to)
@@ -317,16 +374,24 @@ async def deploy_at_startup(control: ControlPlane, startup: list[StartupDeploy])
     for item in startup:
         environment = desired.environment_spec(control.ctx, item.environment)
         if environment is None:
-            raise UsageError(f"--deploy names environment '{item.environment}', which the estate "
-                             "does not have.")
+            raise UsageError(f"--deploy names environment '{item.environment}', which the estate does not have.")
         try:
             with open(item.path, encoding="utf-8") as f:
                 text = f.read()
         except OSError as e:
             raise UsageError(f"--deploy: cannot read {item.path}: {e.strerror}.") from e
-        done.append(control.deploy(environment, text=text, file=item.path, overrides=[],
-                                   workdir=os.path.dirname(os.path.abspath(item.path)), by="civic up",
-                                   only_if_changed=True))
+        done.append(
+            control.deploy(
+                environment,
+                text=text,
+                file=item.path,
+                overrides=[],
+                workdir=os.path.dirname(os.path.abspath(item.path)),
+                by="civic up",
+                only_if_changed=True,
+            )
+        )
+
     async def healthy() -> bool:
         states = [await control.describe(d["environment"], d["service"]) for d in done]
         return all(s["health"] == "healthy" for s in states)

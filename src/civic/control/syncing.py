@@ -7,9 +7,10 @@ the working tree holds, and is recorded with its commit id; uncommitted edits wa
 their commit (``civic apply`` applies a working tree by hand). Outside git it follows
 the files themselves (their sizes and modification times; their texts only when those
 moved). ``civic up`` applies the files as they are when it starts (:meth:`EstateSync.prime`
-takes that as the starting point); the sync applies what changes after. When anything changed it does what ``civic validate``, ``civic plan`` and
-``civic apply`` would: it loads the estate (parsing again only the files whose text changed: the parse cache and
-the policy verdicts stay in memory), judges it by policy and applies the plan with the
+takes that as the starting point); the sync applies what changes after. When anything
+changed it does what ``civic validate``, ``civic plan`` and ``civic apply`` would: it loads
+the estate (parsing again only the files whose text changed: the parse cache and the
+policy verdicts stay in memory), judges it by policy and applies the plan with the
 git revision it came from. Then it tells the control plane which environments the
 plan touched, with the estate's policies, so the reconciler converges those
 environments and later deploys are judged by the policies now in force.
@@ -32,15 +33,16 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from pydantic.alias_generators import to_camel
 
 from civic import policy, vcs
+from civic.control import applying, memo
 from civic.errors import CivicError, SpecError, StoreError
 from civic.plan import planning, rendering
 from civic.policy.definitions import PolicySet
 from civic.spec import estate as estate_mod
-from civic.control import applying, memo
 from civic.store.state import StateStore
 
 log = logging.getLogger("civic.estate")
@@ -51,6 +53,12 @@ LOCK_TIMEOUT = 5.0
 Applied = Callable[[set[str], bool, PolicySet], None]
 """Called after a change is applied: the environments the plan touched, whether every
 environment may be affected (the platform or a team changed), and the policies in force."""
+
+FileSignature = tuple[str, int, int] | tuple[str, None]
+"""One estate file's path, size and modification time (ns); (path, None) when it cannot be read."""
+
+Signature = tuple[Literal["git"], str] | tuple[FileSignature, ...]
+"""What :meth:`EstateSync.signature` returns: ("git", HEAD's commit), or every estate file's."""
 
 
 @dataclasses.dataclass
@@ -80,17 +88,17 @@ class EstateSync:
         self.status = Status(root, interval)
         self.cache: estate_mod.ParseCache = {}
         self.verdicts = memo.Kept()
-        self._signature: tuple | None = None
+        self._signature: Signature | None = None
 
     def __repr__(self) -> str:
         return f"EstateSync(root={self.root!r}, interval={self.interval}, error={self.status.error!r})"
 
-    def signature(self) -> tuple:
+    def signature(self) -> Signature:
         """HEAD's commit in git; else every estate file's path, size and modification time."""
         commit = vcs.head(self.root)
         if commit is not None:
             return ("git", commit)
-        out: list[tuple] = []
+        out: list[FileSignature] = []
         for rel in estate_mod.paths(self.root):
             try:
                 st = os.stat(os.path.join(self.root, rel))
@@ -127,7 +135,7 @@ class EstateSync:
         self.status.error = ""
         return applied
 
-    def _apply(self, signature: tuple, today: datetime.date) -> bool:
+    def _apply(self, signature: Signature, today: datetime.date) -> bool:
         if signature and signature[0] == "git":
             revision = signature[1]
             texts = estate_mod.texts_from(vcs.files_at(self.root, revision, pick=estate_mod.select))
@@ -147,8 +155,13 @@ class EstateSync:
         self.status.summary = rendering.summary(done.plan)
         everything = any(a.kind in ("Platform", "Team") for a in done.plan.actions)
         touched = touched_by(done.plan)
-        log.info("applied the estate at %s (%s) as revision %s: %s", self.root, revision or "no git",
-                 done.revision_id, self.status.summary)
+        log.info(
+            "applied the estate at %s (%s) as revision %s: %s",
+            self.root,
+            revision or "no git",
+            done.revision_id,
+            self.status.summary,
+        )
         self.on_applied(touched, everything, policies)
         return True
 

@@ -24,18 +24,21 @@ from civic.importers.moj import Namespace
 from civic.importers.report import DEFAULT, MAPPED, Entry, NamespaceResult, Normalisation, Report
 from civic.spec import estate, models
 
-HEADER = ("# Written by 'civic import cloud-platform-environments'{origin}.\n"
-          "# import-report.json says what was mapped, normalised and skipped.\n")
+HEADER = (
+    "# Written by 'civic import cloud-platform-environments'{origin}.\n"
+    "# import-report.json says what was mapped, normalised and skipped.\n"
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    texts: dict[str, str]      # relative path → file text; empty when nothing could be imported
+    texts: dict[str, str]  # relative path → file text; empty when nothing could be imported
     report: Report
 
 
-def assemble(namespaces: list[Namespace], *, source: str, platform_name: str = "imported",
-             today: datetime.date | None = None) -> Result:
+def assemble(
+    namespaces: list[Namespace], *, source: str, platform_name: str = "imported", today: datetime.date | None = None
+) -> Result:
     report = Report(source=source)
     today = today or datetime.date.today()
     kept = _unique(namespaces, report)
@@ -66,8 +69,9 @@ def assemble(namespaces: list[Namespace], *, source: str, platform_name: str = "
         report.entries += ns.entries
         report.normalisations += ns.normalisations
         why = dropped.get(ns.name, "")
-        report.namespaces.append(NamespaceResult(ns.name, ns.cluster, None if why else ns.name,
-                                                 imported=not why, why=why))
+        report.namespaces.append(
+            NamespaceResult(ns.name, ns.cluster, None if why else ns.name, imported=not why, why=why)
+        )
     report.namespaces.sort(key=lambda n: (n.namespace, n.cluster))
     return Result(texts if any(n.imported for n in report.namespaces) else {}, report)
 
@@ -77,8 +81,10 @@ def _unique(namespaces: list[Namespace], report: Report) -> list[Namespace]:
     for ns in sorted(namespaces, key=lambda n: (n.name, n.cluster)):
         why = ns.failed
         if not why and ns.name in seen:
-            why = (f"collides with {seen[ns.name].cluster}/{ns.name}: both become environment "
-                   f"'{ns.name}'; the first is imported")
+            why = (
+                f"collides with {seen[ns.name].cluster}/{ns.name}: both become environment "
+                f"'{ns.name}'; the first is imported"
+            )
             ns.skip("", 0, "Namespace", ns.name, "name-collision", why)
         if why:
             report.namespaces.append(NamespaceResult(ns.name, ns.cluster, None, imported=False, why=why))
@@ -94,8 +100,15 @@ def _business_unit(ns: Namespace, units: dict[str, str]) -> None:
     value = units.get(raw.strip(), raw)
     if value != raw:
         rel, line = ns.business_unit_line
-        ns.normalised(rel, line, "spec.businessUnit", "business-unit", raw, value,
-                      f"'{raw}' is written '{value}' across the estate")
+        ns.normalised(
+            rel,
+            line,
+            "spec.businessUnit",
+            "business-unit",
+            raw,
+            value,
+            f"'{raw}' is written '{value}' across the estate",
+        )
     ns.spec["businessUnit"] = value
 
 
@@ -106,9 +119,15 @@ def _hosts(kept: list[Namespace]) -> None:
         hosts = []
         for claim in ns.hosts:
             if claim.value in owner:
-                ns.skip(claim.file, claim.line, claim.kind, claim.name, "duplicate",
-                        f"hostname '{claim.value}' is also claimed by '{owner[claim.value]}', which "
-                        "keeps it; mark both 'shared: true' by hand if they really share it")
+                ns.skip(
+                    claim.file,
+                    claim.line,
+                    claim.kind,
+                    claim.name,
+                    "duplicate",
+                    f"hostname '{claim.value}' is also claimed by '{owner[claim.value]}', which "
+                    "keeps it; mark both 'shared: true' by hand if they really share it",
+                )
                 continue
             owner[claim.value] = ns.name
             hosts.append(claim.value)
@@ -122,17 +141,37 @@ def _allow_from(ns: Namespace, names: set[str]) -> None:
     for claim in ns.allow_from:
         other = normalise.to_name(claim.value)
         if other == ns.name:
-            ns.entry(claim.file, claim.line, claim.kind, claim.name, DEFAULT,
-                     target="(same environment)", detail="the namespace itself")
+            ns.entry(
+                claim.file,
+                claim.line,
+                claim.kind,
+                claim.name,
+                DEFAULT,
+                target="(same environment)",
+                detail="the namespace itself",
+            )
         elif other in names:
             if other not in allowed:
                 allowed.append(other)
-            ns.entry(claim.file, claim.line, claim.kind, claim.name, MAPPED,
-                     target="spec.network.allowFrom", detail=claim.note)
+            ns.entry(
+                claim.file,
+                claim.line,
+                claim.kind,
+                claim.name,
+                MAPPED,
+                target="spec.network.allowFrom",
+                detail=claim.note,
+            )
         else:
-            ns.skip(claim.file, claim.line, claim.kind, claim.name, "outside-import",
-                    f"namespace '{claim.value}' is not part of this import; add it to "
-                    "spec.network.allowFrom once it is a Civic environment")
+            ns.skip(
+                claim.file,
+                claim.line,
+                claim.kind,
+                claim.name,
+                "outside-import",
+                f"namespace '{claim.value}' is not part of this import; add it to "
+                "spec.network.allowFrom once it is a Civic environment",
+            )
     if allowed:
         ns.spec.setdefault("network", {})["allowFrom"] = allowed
 
@@ -143,8 +182,14 @@ def _forget(kept: list[Namespace], gone: set[str]) -> None:
         network = ns.spec.get("network", {})
         for other in [o for o in network.get("allowFrom", []) if o in gone]:
             network["allowFrom"].remove(other)
-            ns.skip("04-networkpolicy.yaml", 0, "NetworkPolicy", f"(from {other})", "outside-import",
-                    f"environment '{other}' was left out of the import (it does not validate)")
+            ns.skip(
+                "04-networkpolicy.yaml",
+                0,
+                "NetworkPolicy",
+                f"(from {other})",
+                "outside-import",
+                f"environment '{other}' was left out of the import (it does not validate)",
+            )
         if "allowFrom" in network and not network["allowFrom"]:
             del network["allowFrom"]
 
@@ -162,8 +207,7 @@ def _failures(texts: dict[str, str]) -> tuple[dict[str, str], list[str]]:
                 by_env[parts[1]].append(str(problem))
             else:
                 other.append(str(problem))
-        return {name: "civic validate would fail: " + "; ".join(found)
-                for name, found in by_env.items()}, other
+        return {name: "civic validate would fail: " + "; ".join(found) for name, found in by_env.items()}, other
     return {}, []
 
 
@@ -182,17 +226,31 @@ def _exempt_denials(live: list[Namespace], texts: dict[str, str], *, today: date
         if not verdict.denied or verdict.kind != "Environment" or ns is None:
             continue
         message = " ".join(verdict.messages)
-        ns.spec.setdefault("policyExceptions", []).append({
-            "policy": verdict.policy, "expires": expires.isoformat(),
-            "reason": f"imported as it was from cloud-platform-environments: {message} Fix it at the "
-                      "source, then remove this exception."})
-        ns.normalisations.append(Normalisation(ns.name, verdict.file, verdict.line, "spec.policyExceptions",
-                                               "policy-exception", message, f"exempt until {expires}"))
+        ns.spec.setdefault("policyExceptions", []).append(
+            {
+                "policy": verdict.policy,
+                "expires": expires.isoformat(),
+                "reason": f"imported as it was from cloud-platform-environments: {message} Fix it at the "
+                "source, then remove this exception.",
+            }
+        )
+        ns.normalisations.append(
+            Normalisation(
+                ns.name,
+                verdict.file,
+                verdict.line,
+                "spec.policyExceptions",
+                "policy-exception",
+                message,
+                f"exempt until {expires}",
+            )
+        )
         found = True
     return found
 
 
 # --- texts -----------------------------------------------------------------------------
+
 
 def _texts(live: list[Namespace], *, platform_name: str, report: Report) -> dict[str, str]:
     texts: dict[str, str] = {}
@@ -204,9 +262,12 @@ def _texts(live: list[Namespace], *, platform_name: str, report: Report) -> dict
         return texts
     names = list(normalise.CIVIC_ENVIRONMENT_NAMES)
     names += sorted({ns.spec["environmentName"] for ns in live} - set(names))
-    platform = {"apiVersion": models.API_VERSION, "kind": "Platform", "metadata": {"name": platform_name},
-                "spec": {"domains": report.domains, "businessUnits": report.business_units,
-                         "environmentNames": names}}
+    platform = {
+        "apiVersion": models.API_VERSION,
+        "kind": "Platform",
+        "metadata": {"name": platform_name},
+        "spec": {"domains": report.domains, "businessUnits": report.business_units, "environmentNames": names},
+    }
     texts[estate.PLATFORM_FILE] = _dump(platform, origin="")
     for name, spec in sorted(teams.items()):
         team = {"apiVersion": models.API_VERSION, "kind": "Team", "metadata": {"name": name}, "spec": spec}
@@ -215,16 +276,33 @@ def _texts(live: list[Namespace], *, platform_name: str, report: Report) -> dict
         metadata: dict[str, Any] = {"name": ns.name}
         annotations = {"civic.import/source": f"namespaces/{ns.cluster}/{ns.name}", **ns.annotations}
         metadata["annotations"] = annotations
-        env = {"apiVersion": models.API_VERSION, "kind": "Environment", "metadata": metadata,
-               "spec": _ordered(ns.spec)}
+        env = {"apiVersion": models.API_VERSION, "kind": "Environment", "metadata": metadata, "spec": _ordered(ns.spec)}
         texts[f"{estate.ENVIRONMENTS_DIR}/{ns.name}/{estate.ENVIRONMENT_FILE}"] = _dump(
-            env, origin=f" from namespaces/{ns.cluster}/{ns.name}")
+            env, origin=f" from namespaces/{ns.cluster}/{ns.name}"
+        )
     return texts
 
 
-_ORDER = ("team", "businessUnit", "application", "owner", "sourceCode", "teamChannel", "serviceArea",
-          "production", "environmentName", "reviewAfter", "access", "quota", "limits", "network",
-          "hosts", "backingServices", "alertRules", "scrape")
+_ORDER = (
+    "team",
+    "businessUnit",
+    "application",
+    "owner",
+    "sourceCode",
+    "teamChannel",
+    "serviceArea",
+    "production",
+    "environmentName",
+    "reviewAfter",
+    "access",
+    "quota",
+    "limits",
+    "network",
+    "hosts",
+    "backingServices",
+    "alertRules",
+    "scrape",
+)
 
 
 def _ordered(spec: dict[str, Any]) -> dict[str, Any]:
@@ -261,15 +339,28 @@ def _team_collisions(kept: list[Namespace], dropped: dict[str, str]) -> list[Ent
         if ns.name not in dropped:
             for name, info in ns.teams.items():
                 github[name] |= info["github"]
-    return [Entry("", f"teams/{name}.yaml", 0, "Team", name, MAPPED, target="spec.githubTeams",
-                  detail=f"GitHub teams {sorted(slugs)} collide as Civic team '{name}'; merged into one")
-            for name, slugs in sorted(github.items()) if len(slugs) > 1]
+    return [
+        Entry(
+            "",
+            f"teams/{name}.yaml",
+            0,
+            "Team",
+            name,
+            MAPPED,
+            target="spec.githubTeams",
+            detail=f"GitHub teams {sorted(slugs)} collide as Civic team '{name}'; merged into one",
+        )
+        for name, slugs in sorted(github.items())
+        if len(slugs) > 1
+    ]
 
 
 def _domains(hosts: Any) -> list[str]:
     """The parent domains of the hosts, without any that another covers."""
-    parents = sorted({h.lstrip("*.").split(".", 1)[1] for h in hosts if h.lstrip("*.").count(".") >= 2},
-                     key=lambda d: (d.count("."), d))
+    parents = sorted(
+        {h.lstrip("*.").split(".", 1)[1] for h in hosts if h.lstrip("*.").count(".") >= 2},
+        key=lambda d: (d.count("."), d),
+    )
     out: list[str] = []
     for domain in parents:
         if not any(domain == d or domain.endswith("." + d) for d in out):
@@ -290,5 +381,6 @@ _Dumper.add_representer(str, _str)
 
 
 def _dump(data: dict[str, Any], *, origin: str) -> str:
-    return HEADER.format(origin=origin) + yaml.dump(data, Dumper=_Dumper, sort_keys=False,
-                                                    allow_unicode=True, width=120)
+    return HEADER.format(origin=origin) + yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120
+    )

@@ -37,7 +37,7 @@ class Part:
     """One document of a file: its values (None if it cannot be read) and where it starts."""
 
     document: yamlpos.Document | None
-    offset: int                 # lines before the document's first line
+    offset: int  # lines before the document's first line
     problems: tuple[Problem, ...] = ()
 
     def line(self, path: yamlpos.Path = ()) -> int:
@@ -49,8 +49,21 @@ class Part:
 def split(text: str, *, file: str) -> list[Part]:
     """Every non-empty document of ``text``, in order; the last is the unreadable one, if any."""
     if len(text) > MAX_CHARS:
-        return [Part(None, 0, (Problem(file, 1, 1, "", f"the file holds {len(text):,} characters, more "
-                                       f"than the {MAX_CHARS:,} Civic reads; split it."),))]
+        return [
+            Part(
+                None,
+                0,
+                (
+                    Problem(
+                        file,
+                        1,
+                        1,
+                        "",
+                        f"the file holds {len(text):,} characters, more than the {MAX_CHARS:,} Civic reads; split it.",
+                    ),
+                ),
+            )
+        ]
     parts: list[Part] = []
     end = yaml.Mark(file, 0, 0, 0, None, 0)  # where the last document read ends
     try:
@@ -66,11 +79,24 @@ def split(text: str, *, file: str) -> list[Part]:
 def _part(text: str, node: yaml.Node, *, file: str, aliases: bool) -> Part:
     offset = node.start_mark.line
     if aliases and _expanded(node) > MAX_VALUES:
-        return Part(None, offset, (Problem(file, offset + 1, node.start_mark.column + 1, "", (
-            f"this document's aliases expand to more than {MAX_VALUES:,} values; write the values "
-            "out instead of repeating aliases of aliases.")),))
+        return Part(
+            None,
+            offset,
+            (
+                Problem(
+                    file,
+                    offset + 1,
+                    node.start_mark.column + 1,
+                    "",
+                    (
+                        f"this document's aliases expand to more than {MAX_VALUES:,} values; write the values "
+                        "out instead of repeating aliases of aliases."
+                    ),
+                ),
+            ),
+        )
     start = node.start_mark.index - node.start_mark.column  # its first line, with any '---'
-    document, problems = yamlpos.parse(text[start:node.end_mark.index], file=file)
+    document, problems = yamlpos.parse(text[start : node.end_mark.index], file=file)
     return Part(document, offset, tuple(dataclasses.replace(p, line=p.line + offset) for p in problems))
 
 
@@ -79,12 +105,13 @@ def _unreadable(text: str, end: yaml.Mark, error: yaml.YAMLError, *, file: str) 
     for it (the spec loader's wording) when it finds the same one."""
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark else (end.line + 1, 1)
-    _, problems = yamlpos.parse(text[end.index:], file=file)
+    _, problems = yamlpos.parse(text[end.index :], file=file)
     for p in problems:
         if (p.line + end.line, p.column + (end.column if p.line == 1 else 0)) == (line, column):
             return Part(None, end.line, (dataclasses.replace(p, line=line, column=column),))
-    what = ", ".join(str(part) for part in (getattr(error, "context", None),
-                                            getattr(error, "problem", None)) if part) or str(error)
+    what = ", ".join(
+        str(part) for part in (getattr(error, "context", None), getattr(error, "problem", None)) if part
+    ) or str(error)
     return Part(None, end.line, (Problem(file, line, column, "", f"this is not valid YAML: {what}."),))
 
 
@@ -96,8 +123,13 @@ def _expanded(root: yaml.Node) -> int:
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
-        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
         if children_done:
             size[id(node)] = 1 + sum(size.get(id(child), 1) for child in children)
         elif id(node) not in entered:

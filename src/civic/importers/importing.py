@@ -15,7 +15,8 @@ import shutil
 import tempfile
 
 from civic.errors import CivicError, UsageError
-from civic.importers import assembly, moj, report as report_mod
+from civic.importers import assembly, moj
+from civic.importers import report as report_mod
 
 NAMESPACES_DIR = "namespaces"
 REPORT_JSON = "import-report.json"
@@ -28,11 +29,15 @@ def read_source(src: str) -> list[tuple[str, str, dict[str, str]]]:
     """(cluster, namespace folder, {relative path: text}) for every namespace folder."""
     root = os.path.join(src, NAMESPACES_DIR)
     if not os.path.isdir(src):
-        raise UsageError(f"'{src}' does not exist; give the path of a cloud-platform-environments "
-                         "checkout (the folder that holds namespaces/).")
+        raise UsageError(
+            f"'{src}' does not exist; give the path of a cloud-platform-environments "
+            "checkout (the folder that holds namespaces/)."
+        )
     if not os.path.isdir(root):
-        raise UsageError(f"'{src}' has no {NAMESPACES_DIR}/ folder; give the root of a "
-                         "cloud-platform-environments checkout, where namespaces/<cluster>/<namespace>/ live.")
+        raise UsageError(
+            f"'{src}' has no {NAMESPACES_DIR}/ folder; give the root of a "
+            "cloud-platform-environments checkout, where namespaces/<cluster>/<namespace>/ live."
+        )
     out = []
     for cluster in sorted(os.listdir(root)):
         cluster_dir = os.path.join(root, cluster)
@@ -72,8 +77,9 @@ def _text(path: str) -> str:
 
 def run(src: str, *, platform_name: str = "imported") -> assembly.Result:
     """Read and convert the checkout at ``src``; nothing is written."""
-    namespaces = [moj.read_namespace(cluster=cluster, folder=folder, files=files)
-                  for cluster, folder, files in read_source(src)]
+    namespaces = [
+        moj.read_namespace(cluster=cluster, folder=folder, files=files) for cluster, folder, files in read_source(src)
+    ]
     return assembly.assemble(namespaces, source=os.path.abspath(src), platform_name=platform_name)
 
 
@@ -82,16 +88,18 @@ def check_dest(dest: str, *, force: bool) -> None:
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise UsageError(f"'{dest}' is a file; give a folder for the estate.")
     if os.path.isdir(dest) and os.listdir(dest) and not force:
-        raise UsageError(f"'{dest}' is not empty; give an empty or new folder, or --force to "
-                         f"replace its {', '.join(WRITTEN)}.")
+        raise UsageError(
+            f"'{dest}' is not empty; give an empty or new folder, or --force to replace its {', '.join(WRITTEN)}."
+        )
 
 
 def write(result: assembly.Result, dest: str, *, force: bool) -> None:
     """Write the estate and its report into ``dest`` in one move."""
     check_dest(dest, force=force)
     if not result.texts:
-        raise CivicError("no namespace could be imported, so no estate was written; the report "
-                         "above says why for each one.")
+        raise CivicError(
+            "no namespace could be imported, so no estate was written; the report above says why for each one."
+        )
     parent = os.path.dirname(os.path.abspath(dest))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".civic-import-", dir=parent)
@@ -127,7 +135,6 @@ def _move_into_place(staging: str, dest: str) -> None:
         for name in moved:  # put the old estate back as it was
             shutil.rmtree(os.path.join(dest, name), ignore_errors=True)
             os.rename(os.path.join(backup, name), os.path.join(dest, name))
-        raise CivicError(f"could not move the new estate into '{dest}': {e.strerror}; "
-                         "the folder is as it was.") from e
+        raise CivicError(f"could not move the new estate into '{dest}': {e.strerror}; the folder is as it was.") from e
     finally:
         shutil.rmtree(backup, ignore_errors=True)

@@ -21,13 +21,35 @@ from civic.spec import quantities
 MOJ = "cloud-platform.justice.gov.uk/"
 SKIP_MARKER = "APPLY_PIPELINE_SKIP_THIS_NAMESPACE"
 GRANT_ROLES = ("admin", "edit", "view")
-WORKLOADS = ("Deployment", "CronJob", "Job", "StatefulSet", "DaemonSet", "Pod", "Service",
-             "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget")
+WORKLOADS = (
+    "Deployment",
+    "CronJob",
+    "Job",
+    "StatefulSet",
+    "DaemonSet",
+    "Pod",
+    "Service",
+    "Ingress",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+)
 NAMESPACE_LABELS = ("kubernetes.io/metadata.name", MOJ + "namespace", "name")
 # Namespace labels and annotations the importer maps to fields; the rest are kept as annotations.
-_MAPPED_META = {MOJ + k for k in ("is-production", "environment-name", "business-unit", "application",
-                                  "owner", "source-code", "slack-channel", "team-name",
-                                  "review-after", "service-area")}
+_MAPPED_META = {
+    MOJ + k
+    for k in (
+        "is-production",
+        "environment-name",
+        "business-unit",
+        "application",
+        "owner",
+        "source-code",
+        "slack-channel",
+        "team-name",
+        "review-after",
+        "service-area",
+    )
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,18 +80,28 @@ class Namespace:
     failed: str = ""
     business_unit_line: tuple[str, int] = ("", 0)
 
-    def entry(self, file: str, line: int, kind: str, name: str, outcome: str, *,
-              target: str = "", reason: str = "", detail: str = "") -> None:
+    def entry(
+        self,
+        file: str,
+        line: int,
+        kind: str,
+        name: str,
+        outcome: str,
+        *,
+        target: str = "",
+        reason: str = "",
+        detail: str = "",
+    ) -> None:
         self.entries.append(Entry(self.name, file, line, kind, name, outcome, target, reason, detail))
 
     def skip(self, file: str, line: int, kind: str, name: str, reason: str, detail: str) -> None:
         self.entry(file, line, kind, name, SKIPPED, reason=reason, detail=detail)
 
-    def normalised(self, file: str, line: int, field: str, kind: str, original: Any, value: Any,
-                   note: str | None) -> None:
+    def normalised(
+        self, file: str, line: int, field: str, kind: str, original: Any, value: Any, note: str | None
+    ) -> None:
         if note:
-            self.normalisations.append(Normalisation(self.name, file, line, field, kind, original,
-                                                     value, note))
+            self.normalisations.append(Normalisation(self.name, file, line, field, kind, original, value, note))
 
 
 def read_namespace(*, cluster: str, folder: str, files: Mapping[str, str]) -> Namespace:
@@ -81,8 +113,9 @@ def read_namespace(*, cluster: str, folder: str, files: Mapping[str, str]) -> Na
         return ns
     ns = Namespace(name, cluster)
     if name != folder:
-        ns.normalised("", 0, "metadata.name", "environment-id", folder, name,
-                      f"the folder name '{folder}' is not a Civic name")
+        ns.normalised(
+            "", 0, "metadata.name", "environment-id", folder, name, f"the folder name '{folder}' is not a Civic name"
+        )
     parts: list[tuple[str, documents.Part]] = []
     for rel, text in sorted(files.items()):
         if "\x00" in text:
@@ -92,13 +125,19 @@ def read_namespace(*, cluster: str, folder: str, files: Mapping[str, str]) -> Na
         elif rel.startswith("resources/") and rel.endswith(".tf"):
             _terraform(ns, rel, text)
         elif rel == SKIP_MARKER:
-            ns.skip(rel, 1, "File", rel, "no-equivalent", "the MoJ pipeline skips this namespace; "
-                    "it was imported anyway: delete the environment if it is retired")
+            ns.skip(
+                rel,
+                1,
+                "File",
+                rel,
+                "no-equivalent",
+                "the MoJ pipeline skips this namespace; "
+                "it was imported anyway: delete the environment if it is retired",
+            )
     namespace = [(rel, p) for rel, p in parts if p.document and _kind(p) == "Namespace"]
     if not namespace:
         bad = [f"{pr}" for _, p in parts for pr in p.problems if pr.file.startswith("00-")]
-        ns.failed = ("no Namespace object could be read" + (f": {bad[0]}" if bad else
-                     " (00-namespace.yaml is missing)"))
+        ns.failed = "no Namespace object could be read" + (f": {bad[0]}" if bad else " (00-namespace.yaml is missing)")
         _record_unreadable(ns, parts)
         return ns
     _namespace(ns, *namespace[0])
@@ -139,23 +178,42 @@ def _object(ns: Namespace, rel: str, part: documents.Part) -> None:
     elif kind == "Namespace":
         ns.skip(rel, part.line(), kind, name, "duplicate", "a second Namespace object in the folder")
     elif kind in WORKLOADS:
-        ns.skip(rel, part.line(), kind, name, "workload", f"a {kind} is a workload; describe the "
-                "service in its repository's civic.service.yaml")
+        ns.skip(
+            rel,
+            part.line(),
+            kind,
+            name,
+            "workload",
+            f"a {kind} is a workload; describe the service in its repository's civic.service.yaml",
+        )
     elif kind == "ConfigMap" and "grafana_dashboard" in ((data.get("metadata") or {}).get("labels") or {}):
-        ns.skip(rel, part.line(), kind, name, "dashboard", "a Grafana dashboard ConfigMap; Civic "
-                "keeps no dashboards in the estate: keep the JSON with the service")
+        ns.skip(
+            rel,
+            part.line(),
+            kind,
+            name,
+            "dashboard",
+            "a Grafana dashboard ConfigMap; Civic keeps no dashboards in the estate: keep the JSON with the service",
+        )
     elif kind in ("Role", "ClusterRole"):
-        ns.skip(rel, part.line(), kind, name, "custom-role", "a custom role; Civic grants admin, "
-                "edit or view only")
+        ns.skip(rel, part.line(), kind, name, "custom-role", "a custom role; Civic grants admin, edit or view only")
     elif kind in ("ConfigMap", "Secret", "ServiceAccount"):
-        ns.skip(rel, part.line(), kind, name, "no-equivalent", f"a {kind}; use spec.variables or "
-                "spec.secrets (names only) for configuration")
+        ns.skip(
+            rel,
+            part.line(),
+            kind,
+            name,
+            "no-equivalent",
+            f"a {kind}; use spec.variables or spec.secrets (names only) for configuration",
+        )
     else:
-        ns.skip(rel, part.line(), kind or "(no kind)", name, "unknown-kind",
-                f"the importer does not know kind '{kind}'")
+        ns.skip(
+            rel, part.line(), kind or "(no kind)", name, "unknown-kind", f"the importer does not know kind '{kind}'"
+        )
 
 
 # --- the Namespace object ---------------------------------------------------------------
+
 
 def _namespace(ns: Namespace, rel: str, part: documents.Part) -> None:
     data = part.document.data  # type: ignore[union-attr]
@@ -169,29 +227,48 @@ def _namespace(ns: Namespace, rel: str, part: documents.Part) -> None:
         return part.line(("metadata", where, key))
 
     if meta.get("name") and meta["name"] != ns.name:
-        ns.normalised(rel, part.line(("metadata", "name")), "metadata.name", "environment-id",
-                      meta["name"], ns.name, "the folder's name is used, as the MoJ pipeline does")
+        ns.normalised(
+            rel,
+            part.line(("metadata", "name")),
+            "metadata.name",
+            "environment-id",
+            meta["name"],
+            ns.name,
+            "the folder's name is used, as the MoJ pipeline does",
+        )
     spec = ns.spec
     env_raw = values.get(MOJ + "environment-name")
     spec["environmentName"], note = normalise.environment_name(env_raw, namespace=ns.name)
-    ns.normalised(rel, at(MOJ + "environment-name"), "spec.environmentName", "environment-name",
-                  env_raw, spec["environmentName"], note)
+    ns.normalised(
+        rel,
+        at(MOJ + "environment-name"),
+        "spec.environmentName",
+        "environment-name",
+        env_raw,
+        spec["environmentName"],
+        note,
+    )
     prod_raw = values.get(MOJ + "is-production")
     spec["production"], note = normalise.production(prod_raw, environment=spec["environmentName"])
-    ns.normalised(rel, at(MOJ + "is-production"), "spec.production", "production", prod_raw,
-                  spec["production"], note)
+    ns.normalised(rel, at(MOJ + "is-production"), "spec.production", "production", prod_raw, spec["production"], note)
     unit = str(values.get(MOJ + "business-unit") or "").strip()
     if not unit:
         unit = "Unassigned"
-        ns.normalised(rel, part.line(), "spec.businessUnit", "business-unit", "", unit,
-                      "no business-unit annotation")
+        ns.normalised(rel, part.line(), "spec.businessUnit", "business-unit", "", unit, "no business-unit annotation")
     spec["businessUnit"] = unit
     ns.business_unit_line = (rel, at(MOJ + "business-unit"))
     application = str(values.get(MOJ + "application") or "").strip()
     if not application:
         application = ns.name
-        ns.normalised(rel, part.line(), "spec.application", "application", "", application,
-                      "no application annotation; the namespace's name is used")
+        ns.normalised(
+            rel,
+            part.line(),
+            "spec.application",
+            "application",
+            "",
+            application,
+            "no application annotation; the namespace's name is used",
+        )
     spec["application"] = application
     for key, field in (("owner", "owner"), ("service-area", "serviceArea")):
         if str(values.get(MOJ + key) or "").strip():
@@ -203,8 +280,15 @@ def _namespace(ns: Namespace, rel: str, part: documents.Part) -> None:
         date, note = normalise.review_after(review_raw)
         if date:
             spec["reviewAfter"] = date
-        ns.normalised(rel, at(MOJ + "review-after"), "spec.reviewAfter", "review-after",
-                      review_raw, date.isoformat() if date else None, note)
+        ns.normalised(
+            rel,
+            at(MOJ + "review-after"),
+            "spec.reviewAfter",
+            "review-after",
+            review_raw,
+            date.isoformat() if date else None,
+            note,
+        )
     team = str(values.get(MOJ + "team-name") or "").strip()
     if team:
         ns.annotations["civic.import/team-name"] = team
@@ -222,9 +306,16 @@ def _source_code(ns: Namespace, rel: str, line: int, raw: Any) -> None:
     ns.spec["sourceCode"] = urls[0]
     if len(urls) > 1:
         ns.annotations["civic.import/source-code"] = text
-        ns.normalised(rel, line, "spec.sourceCode", "source-code", text, urls[0],
-                      f"{len(urls)} repositories listed; the first is sourceCode, all are kept in "
-                      "the annotation civic.import/source-code")
+        ns.normalised(
+            rel,
+            line,
+            "spec.sourceCode",
+            "source-code",
+            text,
+            urls[0],
+            f"{len(urls)} repositories listed; the first is sourceCode, all are kept in "
+            "the annotation civic.import/source-code",
+        )
 
 
 def _channel(ns: Namespace, rel: str, at: Any, values: dict[str, Any]) -> None:
@@ -239,11 +330,13 @@ def _channel(ns: Namespace, rel: str, at: Any, values: dict[str, Any]) -> None:
     channel, why = normalise.slack_channel(raw)
     if channel:
         ns.spec["teamChannel"] = channel
-        ns.normalised(rel, at(key), "spec.teamChannel", "slack-channel", raw, channel,
-                      "; ".join(n for n in (note, why) if n))
+        ns.normalised(
+            rel, at(key), "spec.teamChannel", "slack-channel", raw, channel, "; ".join(n for n in (note, why) if n)
+        )
 
 
 # --- access ----------------------------------------------------------------------------
+
 
 def _rolebinding(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
     role = str((data.get("roleRef") or {}).get("name", ""))
@@ -257,22 +350,41 @@ def _rolebinding(ns: Namespace, rel: str, part: documents.Part, data: dict[str, 
         who = str(subject.get("name", ""))
         label = f"{name}: {subject.get('kind', '?')} {who}"
         if subject.get("kind") != "Group" or not who.startswith("github:"):
-            ns.skip(rel, line, "RoleBinding", label, "non-team-subject",
-                    f"{subject.get('kind', 'a subject')} '{who}' is not a GitHub team; Civic grants "
-                    "access to teams (or named users, added by hand)")
+            ns.skip(
+                rel,
+                line,
+                "RoleBinding",
+                label,
+                "non-team-subject",
+                f"{subject.get('kind', 'a subject')} '{who}' is not a GitHub team; Civic grants "
+                "access to teams (or named users, added by hand)",
+            )
             continue
         slug = who.removeprefix("github:")
         team = normalise.to_name(slug)
-        ns.normalised(rel, line, f"subjects[{i}].name", "team-name", slug, team,
-                      None if team == slug else f"the GitHub team '{slug}' is not a Civic name")
+        ns.normalised(
+            rel,
+            line,
+            f"subjects[{i}].name",
+            "team-name",
+            slug,
+            team,
+            None if team == slug else f"the GitHub team '{slug}' is not a Civic name",
+        )
         if not normalise.is_name(team):
             ns.skip(rel, line, "RoleBinding", label, "invalid-value", f"'{slug}' cannot be a team name")
             continue
         info = ns.teams.setdefault(team, {"github": set(), "roles": []})
         info["github"].add(slug)
         if role not in GRANT_ROLES:
-            ns.skip(rel, line, "RoleBinding", label, "custom-role", f"role '{role}' is not admin, "
-                    "edit or view; the team exists, grant the rest by hand")
+            ns.skip(
+                rel,
+                line,
+                "RoleBinding",
+                label,
+                "custom-role",
+                f"role '{role}' is not admin, edit or view; the team exists, grant the rest by hand",
+            )
             continue
         grants = ns.spec.setdefault("access", [])
         grant = {"team": team} if role == "admin" else {"team": team, "role": role}
@@ -288,25 +400,46 @@ def _owning_team(ns: Namespace) -> None:
     if team and normalise.is_name(team):
         ns.teams.setdefault(team, {"github": set(), "roles": []})
         if team != named:
-            ns.normalised("00-namespace.yaml", 0, "spec.team", "team-name", named, team,
-                          f"the team-name '{named}' is not a Civic name")
+            ns.normalised(
+                "00-namespace.yaml",
+                0,
+                "spec.team",
+                "team-name",
+                named,
+                team,
+                f"the team-name '{named}' is not a Civic name",
+            )
     else:
         admins = [g["team"] for g in ns.spec.get("access", []) if "role" not in g]
         team = admins[0] if admins else ""
         if not team:
             team = "unassigned"
             ns.teams.setdefault(team, {"github": set(), "roles": []})
-        ns.normalised("00-namespace.yaml", 0, "spec.team", "team", named or None, team,
-                      "no team-name annotation; " + ("the first admin GitHub team owns it" if admins
-                                                     else "no GitHub team either: team 'unassigned'"))
+        ns.normalised(
+            "00-namespace.yaml",
+            0,
+            "spec.team",
+            "team",
+            named or None,
+            team,
+            "no team-name annotation; "
+            + ("the first admin GitHub team owns it" if admins else "no GitHub team either: team 'unassigned'"),
+        )
     ns.spec["team"] = team
 
 
 # --- quota, limits, network -----------------------------------------------------------
 
-_QUOTA_KEYS = {"pods": "replicas", "count/pods": "replicas", "limits.cpu": "cpu", "cpu": "cpu",
-               "requests.cpu": "cpu", "limits.memory": "memory", "memory": "memory",
-               "requests.memory": "memory"}
+_QUOTA_KEYS = {
+    "pods": "replicas",
+    "count/pods": "replicas",
+    "limits.cpu": "cpu",
+    "cpu": "cpu",
+    "requests.cpu": "cpu",
+    "limits.memory": "memory",
+    "memory": "memory",
+    "requests.memory": "memory",
+}
 
 
 def _quota(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
@@ -316,8 +449,14 @@ def _quota(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], 
         line = part.line(("spec", "hard", key))
         field = _QUOTA_KEYS.get(key)
         if field is None:
-            ns.skip(rel, line, "ResourceQuota", f"{name}: {key}", "no-equivalent",
-                    f"Civic quotas count replicas, CPU and memory; '{key}' has no equivalent")
+            ns.skip(
+                rel,
+                line,
+                "ResourceQuota",
+                f"{name}: {key}",
+                "no-equivalent",
+                f"Civic quotas count replicas, CPU and memory; '{key}' has no equivalent",
+            )
             continue
         try:
             converted = int(str(value)) if field == "replicas" else str(value)
@@ -336,9 +475,12 @@ def _quota(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], 
         ns.spec.pop("quota")
 
 
-_LIMIT_FIELDS = {("default", "cpu"): "defaultCpu", ("default", "memory"): "defaultMemory",
-                 ("defaultRequest", "cpu"): "defaultRequestCpu",
-                 ("defaultRequest", "memory"): "defaultRequestMemory"}
+_LIMIT_FIELDS = {
+    ("default", "cpu"): "defaultCpu",
+    ("default", "memory"): "defaultMemory",
+    ("defaultRequest", "cpu"): "defaultRequestCpu",
+    ("defaultRequest", "memory"): "defaultRequestMemory",
+}
 
 
 def _limitrange(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
@@ -348,13 +490,19 @@ def _limitrange(ns: Namespace, rel: str, part: documents.Part, data: dict[str, A
         for section, values in item.items():
             if section == "type":
                 continue
-            for resource, value in (values.items() if isinstance(values, dict) else []):
+            for resource, value in values.items() if isinstance(values, dict) else []:
                 line = part.line(("spec", "limits", i, section, resource))
                 field = _LIMIT_FIELDS.get((section, resource)) if kind == "Container" else None
                 label = f"{name}: {kind} {section}.{resource}"
                 if field is None:
-                    ns.skip(rel, line, "LimitRange", label, "no-equivalent", "Civic limits set "
-                            "per-replica defaults only (Container default and defaultRequest)")
+                    ns.skip(
+                        rel,
+                        line,
+                        "LimitRange",
+                        label,
+                        "no-equivalent",
+                        "Civic limits set per-replica defaults only (Container default and defaultRequest)",
+                    )
                     continue
                 limits[field] = str(value)
                 ns.entry(rel, line, "LimitRange", label, MAPPED, target=f"spec.limits.{field}")
@@ -365,15 +513,20 @@ def _limitrange(ns: Namespace, rel: str, part: documents.Part, data: dict[str, A
 def _networkpolicy(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
     spec = data.get("spec") or {}
     if "Egress" in (spec.get("policyTypes") or []) or spec.get("egress"):
-        ns.skip(rel, part.line(("spec",)), "NetworkPolicy", name, "no-equivalent",
-                "egress rules; Civic's network rules cover ingress only")
-    narrowed = bool((spec.get("podSelector") or {}))
+        ns.skip(
+            rel,
+            part.line(("spec",)),
+            "NetworkPolicy",
+            name,
+            "no-equivalent",
+            "egress rules; Civic's network rules cover ingress only",
+        )
+    narrowed = bool(spec.get("podSelector") or {})
     for i, rule in enumerate(spec.get("ingress") or []):
         ports = bool(rule.get("ports"))
         for j, peer in enumerate(rule.get("from") or [{}]):
             line = part.line(("spec", "ingress", i, "from", j))
-            _peer(ns, rel, line, name, peer if isinstance(peer, dict) else {},
-                  narrowed=narrowed or ports)
+            _peer(ns, rel, line, name, peer if isinstance(peer, dict) else {}, narrowed=narrowed or ports)
 
 
 def _peer(ns: Namespace, rel: str, line: int, policy: str, peer: dict[str, Any], *, narrowed: bool) -> None:
@@ -381,37 +534,72 @@ def _peer(ns: Namespace, rel: str, line: int, policy: str, peer: dict[str, Any],
     labels = (selector or {}).get("matchLabels") or {}
     label = f"{policy} (from {_describe_peer(peer)})"
     if "ipBlock" in peer:
-        ns.skip(rel, line, "NetworkPolicy", label, "selector-policy", "an ipBlock; Civic allows "
-                "callers by environment, not by address")
+        ns.skip(
+            rel,
+            line,
+            "NetworkPolicy",
+            label,
+            "selector-policy",
+            "an ipBlock; Civic allows callers by environment, not by address",
+        )
     elif selector is None and peer.get("podSelector") == {}:
-        ns.entry(rel, line, "NetworkPolicy", label, DEFAULT, target="(same environment)",
-                 detail="traffic within the environment is Civic's default")
+        ns.entry(
+            rel,
+            line,
+            "NetworkPolicy",
+            label,
+            DEFAULT,
+            target="(same environment)",
+            detail="traffic within the environment is Civic's default",
+        )
     elif labels == {"component": "ingress-controllers"}:
         ns.spec.setdefault("network", {})["allowIngress"] = True
-        ns.entry(rel, line, "NetworkPolicy", label, DEFAULT, target="spec.network.allowIngress",
-                 detail="routes from the platform's router are Civic's default")
+        ns.entry(
+            rel,
+            line,
+            "NetworkPolicy",
+            label,
+            DEFAULT,
+            target="spec.network.allowIngress",
+            detail="routes from the platform's router are Civic's default",
+        )
     elif labels == {"component": "monitoring"}:
-        ns.entry(rel, line, "NetworkPolicy", label, DEFAULT, target="(monitoring)",
-                 detail="scraping by the platform's Prometheus is Civic's default")
+        ns.entry(
+            rel,
+            line,
+            "NetworkPolicy",
+            label,
+            DEFAULT,
+            target="(monitoring)",
+            detail="scraping by the platform's Prometheus is Civic's default",
+        )
     elif len(labels) == 1 and next(iter(labels)) in NAMESPACE_LABELS and not peer.get("podSelector"):
         note = "narrowed to some pods or ports; Civic allows the whole environment" if narrowed else ""
         ns.allow_from.append(Claim(str(next(iter(labels.values()))), rel, line, "NetworkPolicy", label, note))
     else:
-        ns.skip(rel, line, "NetworkPolicy", label, "selector-policy", f"selects callers by "
-                f"{_describe_peer(peer)}; Civic allows callers by environment name: add them to "
-                "spec.network.allowFrom by hand")
+        ns.skip(
+            rel,
+            line,
+            "NetworkPolicy",
+            label,
+            "selector-policy",
+            f"selects callers by "
+            f"{_describe_peer(peer)}; Civic allows callers by environment name: add them to "
+            "spec.network.allowFrom by hand",
+        )
 
 
 def _describe_peer(peer: dict[str, Any]) -> str:
     if "ipBlock" in peer:
         return f"ipBlock {peer['ipBlock'].get('cidr', '?')}"
-    labels = ((peer.get("namespaceSelector") or {}).get("matchLabels") or {})
+    labels = (peer.get("namespaceSelector") or {}).get("matchLabels") or {}
     if labels:
         return ", ".join(f"{k}={v}" for k, v in labels.items())
     return "pods of this namespace" if peer.get("podSelector") == {} else "a selector"
 
 
 # --- monitoring, alerts, hosts -----------------------------------------------------------
+
 
 def _prometheusrule(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
     rules = ns.spec.setdefault("alertRules", [])
@@ -420,8 +608,14 @@ def _prometheusrule(ns: Namespace, rel: str, part: documents.Part, data: dict[st
             path = ("spec", "groups", g, "rules", r)
             line = part.line(path)
             if "alert" not in rule:
-                ns.skip(rel, line, "PrometheusRule", f"{name}: {rule.get('record', '?')}",
-                        "recording-rule", "a recording rule; Civic's alert rules are alerts only")
+                ns.skip(
+                    rel,
+                    line,
+                    "PrometheusRule",
+                    f"{name}: {rule.get('record', '?')}",
+                    "recording-rule",
+                    "a recording rule; Civic's alert rules are alerts only",
+                )
                 continue
             rules.append(_alert(ns, rel, part, path, rule))
             ns.entry(rel, line, "PrometheusRule", f"{name}: {rule['alert']}", MAPPED, target="spec.alertRules")
@@ -434,8 +628,9 @@ def _alert(ns: Namespace, rel: str, part: documents.Part, path: tuple, rule: dic
     notes = {str(k): str(v) for k, v in (rule.get("annotations") or {}).items()}
     raw = labels.pop("severity", None)
     severity, note = normalise.severity(raw)
-    ns.normalised(rel, part.line(path + ("labels", "severity")), "alertRules.severity",
-                  "alert-severity", raw, severity, note)
+    ns.normalised(
+        rel, part.line(path + ("labels", "severity")), "alertRules.severity", "alert-severity", raw, severity, note
+    )
     if raw and note and "routing key" in note:
         labels["receiver"] = str(raw)
     out: dict[str, Any] = {"alert": str(rule["alert"]), "expr": str(rule.get("expr", "")).strip()}
@@ -491,13 +686,21 @@ def _certificate(ns: Namespace, rel: str, part: documents.Part, data: dict[str, 
             continue
         ns.normalised(rel, line, "spec.hosts", "hostname", raw, host, note)
         if any(c.value == host for c in ns.hosts):
-            ns.entry(rel, line, "Certificate", f"{name}: {host}", DEFAULT, target="spec.hosts",
-                     detail="already listed by another certificate of this namespace")
+            ns.entry(
+                rel,
+                line,
+                "Certificate",
+                f"{name}: {host}",
+                DEFAULT,
+                target="spec.hosts",
+                detail="already listed by another certificate of this namespace",
+            )
             continue
         ns.hosts.append(Claim(host, rel, line, "Certificate", f"{name}: {host}"))
 
 
 # --- Terraform ------------------------------------------------------------------------
+
 
 def _terraform(ns: Namespace, rel: str, text: str) -> None:
     try:
@@ -508,9 +711,14 @@ def _terraform(ns: Namespace, rel: str, text: str) -> None:
     services = ns.spec.setdefault("backingServices", {})
     for block in blocks:
         if block.block == "resource":
-            ns.skip(rel, block.line, "TerraformResource", block.name, "terraform-resource",
-                    f"a plain Terraform resource ({block.name.split('.')[0]}); only Cloud Platform "
-                    "modules are read")
+            ns.skip(
+                rel,
+                block.line,
+                "TerraformResource",
+                block.name,
+                "terraform-resource",
+                f"a plain Terraform resource ({block.name.split('.')[0]}); only Cloud Platform modules are read",
+            )
             continue
         _module(ns, rel, block, services)
     if not services:
@@ -532,15 +740,37 @@ def _module(ns: Namespace, rel: str, block: terraform.Block, services: dict[str,
     while service in services:
         service, n = f"{base[:60]}-{n}", n + 1
     if service != block.name:
-        ns.normalised(rel, block.line, "spec.backingServices", "service-name", block.name, service,
-                      f"the module name '{block.name}' is not a Civic name" if service == normalise.to_name(
-                          block.name) else "another backing service has that name")
+        ns.normalised(
+            rel,
+            block.line,
+            "spec.backingServices",
+            "service-name",
+            block.name,
+            service,
+            f"the module name '{block.name}' is not a Civic name"
+            if service == normalise.to_name(block.name)
+            else "another backing service has that name",
+        )
     for note in notes:
-        ns.normalised(rel, block.line, f"spec.backingServices.{service}", "backing-service",
-                      kind.module, value.get("class", "small"), note)
+        ns.normalised(
+            rel,
+            block.line,
+            f"spec.backingServices.{service}",
+            "backing-service",
+            kind.module,
+            value.get("class", "small"),
+            note,
+        )
     services[service] = value
-    ns.entry(rel, block.line, "TerraformModule", label, MAPPED,
-             target=f"spec.backingServices.{service}", detail=f"{kind.backing}, {kind.module} {kind.ref}".strip())
+    ns.entry(
+        rel,
+        block.line,
+        "TerraformModule",
+        label,
+        MAPPED,
+        target=f"spec.backingServices.{service}",
+        detail=f"{kind.backing}, {kind.module} {kind.ref}".strip(),
+    )
 
 
 _HANDLERS = {

@@ -20,8 +20,26 @@ CIVIC_ENVIRONMENT_NAMES = ("development", "test", "staging", "preproduction", "p
 # Spellings seen across cloud-platform-environments, by the Civic name they mean.
 _ENVIRONMENT_SYNONYMS = {
     "development": ("dev", "develop", "development", "devel", "sandbox", "dev1", "dev2", "local"),
-    "test": ("test", "testing", "tst", "qa", "uat", "sit", "e2e", "int", "integration", "perf",
-             "performance", "training", "train", "demo", "nle", "non-prod", "nonprod", "non-production"),
+    "test": (
+        "test",
+        "testing",
+        "tst",
+        "qa",
+        "uat",
+        "sit",
+        "e2e",
+        "int",
+        "integration",
+        "perf",
+        "performance",
+        "training",
+        "train",
+        "demo",
+        "nle",
+        "non-prod",
+        "nonprod",
+        "non-production",
+    ),
     "staging": ("staging", "stage", "stg"),
     "preproduction": ("preprod", "pre-prod", "preproduction", "pre-production", "pre", "pp"),
     "production": ("prod", "production", "live", "prd", "prod1"),
@@ -29,8 +47,20 @@ _ENVIRONMENT_SYNONYMS = {
 ENVIRONMENT_NAMES = {alias: name for name, aliases in _ENVIRONMENT_SYNONYMS.items() for alias in aliases}
 
 # Business units as the MoJ spells them in the majority of namespaces.
-_BUSINESS_UNITS = ("HMPPS", "HMCTS", "LAA", "OPG", "CICA", "HQ", "YJB", "Platforms",
-                   "Central Digital", "Technology Services", "OCTO", "MoJ Digital")
+_BUSINESS_UNITS = (
+    "HMPPS",
+    "HMCTS",
+    "LAA",
+    "OPG",
+    "CICA",
+    "HQ",
+    "YJB",
+    "Platforms",
+    "Central Digital",
+    "Technology Services",
+    "OCTO",
+    "MoJ Digital",
+)
 BUSINESS_UNITS = {re.sub(r"[\s_-]+", " ", b.lower()): b for b in _BUSINESS_UNITS}
 
 _TRUE = ("true", "yes", "y", "1", "on")
@@ -151,7 +181,11 @@ def hostname(value: object) -> tuple[str | None, str | None]:
     """A certificate's DNS name as a Civic host, or None with why it cannot be one."""
     text = "" if value is None else str(value).strip()
     lowered = text.lower().rstrip(".")
-    if not lowered or not models.HOSTNAME.match(lowered) or len(lowered) > 253 or \
-            any(len(label) > 63 for label in lowered.split(".")):
+    if (
+        not lowered
+        or not models.HOSTNAME.match(lowered)
+        or len(lowered) > 253
+        or any(len(label) > 63 for label in lowered.split("."))
+    ):
         return None, f"'{text}' is not a hostname Civic accepts"
     return lowered, None if lowered == text else f"'{text}' written as '{lowered}'"

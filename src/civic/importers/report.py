@@ -12,9 +12,9 @@ import collections
 import dataclasses
 from typing import Any
 
-MAPPED = "mapped"      # became part of the estate
-DEFAULT = "default"    # what Civic does anyway (e.g. the standard network policies)
-SKIPPED = "skipped"    # not carried over; ``reason`` says why
+MAPPED = "mapped"  # became part of the estate
+DEFAULT = "default"  # what Civic does anyway (e.g. the standard network policies)
+SKIPPED = "skipped"  # not carried over; ``reason`` says why
 
 # Why an object was skipped: short codes for counting, with the detail in each entry.
 REASONS = {
@@ -47,10 +47,10 @@ class Entry:
     line: int
     kind: str
     name: str
-    outcome: str              # MAPPED, DEFAULT or SKIPPED
-    target: str = ""          # where it went, e.g. "spec.hosts"
-    reason: str = ""          # a key of REASONS when skipped
-    detail: str = ""          # the full sentence a person reads
+    outcome: str  # MAPPED, DEFAULT or SKIPPED
+    target: str = ""  # where it went, e.g. "spec.hosts"
+    reason: str = ""  # a key of REASONS when skipped
+    detail: str = ""  # the full sentence a person reads
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,7 +64,7 @@ class Normalisation:
     file: str
     line: int
     field: str
-    kind: str                 # e.g. "environment-name", "business-unit", "production"
+    kind: str  # e.g. "environment-name", "business-unit", "production"
     original: Any
     value: Any
     note: str = ""
@@ -77,7 +77,7 @@ class Normalisation:
 class NamespaceResult:
     namespace: str
     cluster: str
-    environment: str | None   # the Civic environment written, or None
+    environment: str | None  # the Civic environment written, or None
     imported: bool = True
     why: str = ""
 
@@ -116,7 +116,8 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         by_ns: dict[str, dict[str, list[dict[str, Any]]]] = collections.defaultdict(
-            lambda: {"objects": [], "normalisations": []})
+            lambda: {"objects": [], "normalisations": []}
+        )
         for e in self.entries:
             by_ns[e.namespace]["objects"].append(e.as_dict())
         for n in self.normalisations:
@@ -159,8 +160,7 @@ def summary_lines(report: Report) -> list[str]:
 
 def normalisation_table(report: Report) -> list[tuple[str, str, str, int]]:
     """(kind, original, value, count): every distinct rewrite, most frequent first."""
-    counts = collections.Counter(
-        (n.kind, _shown(n.original), _shown(n.value)) for n in report.normalisations)
+    counts = collections.Counter((n.kind, _shown(n.original), _shown(n.value)) for n in report.normalisations)
     return [(k, o, v, c) for (k, o, v), c in sorted(counts.items(), key=lambda i: (i[0][0], -i[1], i[0]))]
 
 
@@ -170,12 +170,16 @@ def to_markdown(report: Report) -> str:
     out += [f"- {line.strip()}" for line in summary_lines(report)]
     out += ["", "## Normalisations", "", "| kind | from | to | count |", "|---|---|---|---|"]
     out += [f"| {k} | {_md(o)} | {_md(v)} | {c} |" for k, o, v, c in normalisation_table(report)]
-    out += ["", "## Objects", "", "| namespace | file:line | kind | name | outcome | detail |",
-            "|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "## Objects",
+        "",
+        "| namespace | file:line | kind | name | outcome | detail |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in report.entries:
         what = e.target if e.outcome != SKIPPED else f"{e.reason}: {e.detail}"
-        out.append(f"| {e.namespace} | {e.file}:{e.line} | {e.kind} | {_md(e.name)} | {e.outcome} "
-                   f"| {_md(what)} |")
+        out.append(f"| {e.namespace} | {e.file}:{e.line} | {e.kind} | {_md(e.name)} | {e.outcome} | {_md(what)} |")
     return "\n".join(out) + "\n"
 
 

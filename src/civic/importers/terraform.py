@@ -29,15 +29,15 @@ BACKING_MODULES = {
 # Modules with no Civic backing service, and why; reported, never dropped silently.
 UNMAPPED_MODULES = {
     "irsa": "grants AWS IAM roles to a Kubernetes service account; Civic hands each service "
-            "the credentials of its own backing services, so there is no role to grant",
+    "the credentials of its own backing services, so there is no role to grant",
     "serviceaccount": "a service account for CI to deploy with kubectl; Civic deploys "
-                      "through its own API, with no cluster credentials in CI",
+    "through its own API, with no cluster credentials in CI",
     "ecr-credentials": "an ECR image repository; container registries are outside Civic's "
-                       "backing services: keep the images where they are",
+    "backing services: keep the images where they are",
     "secrets-manager": "AWS Secrets Manager entries; declare the names in spec.secrets and "
-                       "set the values with 'civic secret set'",
+    "set the values with 'civic secret set'",
     "hmpps-template": "creates GitHub environments and CI secrets for HMPPS repositories; "
-                      "that is CI set-up, not part of an estate",
+    "that is CI set-up, not part of an estate",
     "service-pod": "a debugging pod with AWS tools; not a backing service",
     "sns-topic": "an SNS publish/subscribe topic; Civic's queues are point-to-point, with no topics",
     "opensearch": "an OpenSearch cluster; Civic has no search service",
@@ -58,9 +58,9 @@ class Block:
 
     file: str
     line: int
-    block: str                 # "module" or "resource"
-    name: str                  # the module's name, or "<type>.<name>" for a resource
-    source: str = ""           # a module's source, as written
+    block: str  # "module" or "resource"
+    name: str  # the module's name, or "<type>.<name>" for a resource
+    source: str = ""  # a module's source, as written
     inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -68,8 +68,8 @@ class Block:
 class Classified:
     """What a module source means: a backing type, or None and the reason."""
 
-    module: str                # "rds-instance", "iam-policy", "./modules/sqs"
-    ref: str                   # "9.2.0", or "" when unpinned
+    module: str  # "rds-instance", "iam-policy", "./modules/sqs"
+    ref: str  # "9.2.0", or "" when unpinned
     backing: str | None
     why: str = ""
 
@@ -95,14 +95,21 @@ def parse(text: str, *, file: str) -> list[Block]:
     for entry in tree.get("module", []):
         for label, body in entry.items():
             name = unquote(label)
-            out.append(Block(file, _line(text, "module", name), "module", name,
-                             str(literal(body.get("source")) or ""), _inputs(body)))
+            out.append(
+                Block(
+                    file,
+                    _line(text, "module", name),
+                    "module",
+                    name,
+                    str(literal(body.get("source")) or ""),
+                    _inputs(body),
+                )
+            )
     for entry in tree.get("resource", []):
         for rtype, named in entry.items():
             for label in named:
                 rtype_, name = unquote(rtype), unquote(label)
-                out.append(Block(file, _line(text, "resource", rtype_, name), "resource",
-                                 f"{rtype_}.{name}"))
+                out.append(Block(file, _line(text, "resource", rtype_, name), "resource", f"{rtype_}.{name}"))
     return sorted(out, key=lambda b: b.line)
 
 
@@ -140,8 +147,13 @@ def classify(source: str) -> Classified:
     path, _, query = text.partition("?")
     ref = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("ref", "")
     if path.startswith(("./", "../")):
-        return Classified(path, ref, None, "a local module: the importer does not follow its "
-                          "contents; rewrite it as a Civic backing service by hand if it is one")
+        return Classified(
+            path,
+            ref,
+            None,
+            "a local module: the importer does not follow its "
+            "contents; rewrite it as a Civic backing service by hand if it is one",
+        )
     path = path.removeprefix("git::").removesuffix(".git").rstrip("/")
     module = path.split("//")[-1].rsplit("/", 1)[-1] if "//" in path else path.rsplit("/", 1)[-1]
     if "//" not in path and len(path.split("/")) == 3 and not path.startswith(("github.com", "https:")):
@@ -152,8 +164,12 @@ def classify(source: str) -> Classified:
     if module in UNMAPPED_MODULES:
         return Classified(module, ref, None, UNMAPPED_MODULES[module])
     if "terraform-aws-modules" in path:
-        return Classified(module, ref, None, "a generic AWS module (terraform-aws-modules), not a "
-                          "Cloud Platform service; Civic has no equivalent")
+        return Classified(
+            module,
+            ref,
+            None,
+            "a generic AWS module (terraform-aws-modules), not a Cloud Platform service; Civic has no equivalent",
+        )
     return Classified(module, ref, None, "no Civic equivalent is known for this module")
 
 
@@ -173,8 +189,14 @@ def backing_service(block: Block, kind: Classified) -> tuple[dict[str, Any] | No
     else:
         engine, version, size = kind.backing or "", None, None
     if kind.backing == "postgres" and "postgres" not in str(engine):
-        return None, notes, (f"engine '{engine}': Civic provides PostgreSQL only; move the data "
-                             "to PostgreSQL or keep this database outside Civic")
+        return (
+            None,
+            notes,
+            (
+                f"engine '{engine}': Civic provides PostgreSQL only; move the data "
+                "to PostgreSQL or keep this database outside Civic"
+            ),
+        )
     out: dict[str, Any] = {"type": kind.backing}
     cls, note = size_class(literal(size))
     if note:

@@ -39,8 +39,9 @@ class Alertmanager:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
-            raise AlertmanagerError(f"Alertmanager at {self.url} did not answer ({e}); is monitoring "
-                                    "running? 'civic status' says.") from e
+            raise AlertmanagerError(
+                f"Alertmanager at {self.url} did not answer ({e}); is monitoring running? 'civic status' says."
+            ) from e
         if response.status_code >= 400:
             raise AlertmanagerError(f"Alertmanager refused {method} {path}: {response.text.strip()}")
         return response.json() if response.content else None
@@ -51,14 +52,15 @@ class Alertmanager:
             params["filter"] = f'team="{team}"'
         return list(self._call("GET", "/alerts", params=params))
 
-    def silence(self, *, matchers: dict[str, str], duration: datetime.timedelta, reason: str,
-                author: str) -> str:
+    def silence(self, *, matchers: dict[str, str], duration: datetime.timedelta, reason: str, author: str) -> str:
         """Create a silence; returns its id."""
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         body = {
             "matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in matchers.items()],
-            "startsAt": now.isoformat(), "endsAt": (now + duration).isoformat(),
-            "createdBy": author, "comment": reason,
+            "startsAt": now.isoformat(),
+            "endsAt": (now + duration).isoformat(),
+            "createdBy": author,
+            "comment": reason,
         }
         return str(self._call("POST", "/silences", json=body)["silenceID"])
 

@@ -26,7 +26,7 @@ class ServiceSample:
 class QuotaSample:
     environment: str
     team: str
-    resource: str   # replicas | services
+    resource: str  # replicas | services
     used: float
     limit: float
 
@@ -34,6 +34,7 @@ class QuotaSample:
 def _labels(**values: str) -> str:
     def escape(v: str) -> str:
         return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
     return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in values.items()) + "}"
 
 
@@ -55,8 +56,10 @@ def render(services: list[ServiceSample], quotas: list[QuotaSample]) -> str:
         lines.append(f"civic_service_crashlooping{labels} {int(s.crash_looping)}")
         if s.revision is not None:
             lines.append(f"civic_service_revision{labels} {s.revision}")
-    lines += ["# HELP civic_environment_quota_used_ratio Share of the environment's quota in use (0..1).",
-              "# TYPE civic_environment_quota_used_ratio gauge"]
+    lines += [
+        "# HELP civic_environment_quota_used_ratio Share of the environment's quota in use (0..1).",
+        "# TYPE civic_environment_quota_used_ratio gauge",
+    ]
     for q in sorted(quotas, key=lambda x: (x.environment, x.resource)):
         ratio = q.used / q.limit if q.limit else 0.0
         labels = _labels(environment=q.environment, team=q.team, resource=q.resource)

@@ -42,10 +42,10 @@ class Route:
     """One decision: alerts of these severities, from these environments, go to this channel."""
 
     team: str
-    channel: str        # the channel's name in the team file
-    target: str         # '#apply-alerts' for Slack, 'webhook' for a plain webhook
+    channel: str  # the channel's name in the team file
+    target: str  # '#apply-alerts' for Slack, 'webhook' for a plain webhook
     severities: tuple[str, ...]
-    environments: str   # all | production | nonProduction
+    environments: str  # all | production | nonProduction
 
     @property
     def receiver(self) -> str:
@@ -65,8 +65,7 @@ def team_routes(team: models.Team) -> list[Route]:
     out = []
     for channel in team.spec.channels:
         target = channel.slack.channel if channel.slack else "webhook"
-        out.append(Route(team.metadata.name, channel.name, target, tuple(channel.severities),
-                         channel.environments))
+        out.append(Route(team.metadata.name, channel.name, target, tuple(channel.severities), channel.environments))
     return out
 
 
@@ -94,28 +93,38 @@ def alertmanager_config(
     holding a team secret; ``secret_value(team, name)`` its value, or None if it has none
     (that channel is then left out, and Civic's own receiver still gets its alerts)."""
     receivers: list[dict[str, Any]] = [
-        {"name": CIVIC_RECEIVER, "webhook_configs": [{"url": civic_webhook, "send_resolved": True}]}]
+        {"name": CIVIC_RECEIVER, "webhook_configs": [{"url": civic_webhook, "send_resolved": True}]}
+    ]
     child_routes: list[dict[str, Any]] = [
-        {"receiver": CIVIC_RECEIVER, "matchers": ['alertname=~".+"'], "continue": True}]
+        {"receiver": CIVIC_RECEIVER, "matchers": ['alertname=~".+"'], "continue": True}
+    ]
     for name in sorted(teams):
         team = teams[name]
         for route, channel in zip(team_routes(team), team.spec.channels, strict=True):
-            receiver = _receiver(route, channel, secret_file=secret_file, secret_value=secret_value,
-                                 link=link)
+            receiver = _receiver(route, channel, secret_file=secret_file, secret_value=secret_value, link=link)
             if receiver is None:
                 continue
             receivers.append(receiver)
             child_routes.append({"receiver": route.receiver, "matchers": _matchers(route), "continue": True})
     return {
         "global": {"resolve_timeout": RESOLVE_TIMEOUT},
-        "route": {"receiver": CIVIC_RECEIVER, "group_by": ["alertname", "environment", "service"],
-                  "group_wait": group_wait, "group_interval": group_interval,
-                  "repeat_interval": REPEAT_INTERVAL, "routes": child_routes},
-        "inhibit_rules": [{
-            "source_matchers": [f'alertname="{rules.SERVICE_DOWN}"'],
-            "target_matchers": [f'alertname=~"{rules.HIGH_ERROR_RATE}|{rules.HIGH_LATENCY}|{rules.REPLICAS_MISSING}"'],
-            "equal": ["environment", "service"],
-        }],
+        "route": {
+            "receiver": CIVIC_RECEIVER,
+            "group_by": ["alertname", "environment", "service"],
+            "group_wait": group_wait,
+            "group_interval": group_interval,
+            "repeat_interval": REPEAT_INTERVAL,
+            "routes": child_routes,
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": [f'alertname="{rules.SERVICE_DOWN}"'],
+                "target_matchers": [
+                    f'alertname=~"{rules.HIGH_ERROR_RATE}|{rules.HIGH_LATENCY}|{rules.REPLICAS_MISSING}"'
+                ],
+                "equal": ["environment", "service"],
+            }
+        ],
         "receivers": receivers,
     }
 
@@ -129,22 +138,36 @@ def _matchers(route: Route) -> list[str]:
     return out
 
 
-SLACK_TITLE = ('[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
-               '{{ .CommonLabels.alertname }}: {{ .CommonLabels.service }} in {{ .CommonLabels.environment }}')
-SLACK_TEXT = ('{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n'
-              'environment: {{ .Labels.environment }}, service: {{ .Labels.service }}, '
-              'severity: {{ .Labels.severity }}{{ if .Annotations.link }}\n<{{ .Annotations.link }}|Open in Civic>{{ end }}\n{{ end }}')
+SLACK_TITLE = (
+    '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
+    "{{ .CommonLabels.alertname }}: {{ .CommonLabels.service }} in {{ .CommonLabels.environment }}"
+)
+SLACK_TEXT = (
+    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
+    "environment: {{ .Labels.environment }}, service: {{ .Labels.service }}, "
+    "severity: {{ .Labels.severity }}"
+    "{{ if .Annotations.link }}\n<{{ .Annotations.link }}|Open in Civic>{{ end }}\n{{ end }}"
+)
 
 
-def _receiver(route: Route, channel: models.Channel, *, secret_file: Callable[[str, str], str],
-              secret_value: Callable[[str, str], str | None], link: str | None) -> dict[str, Any] | None:
+def _receiver(
+    route: Route,
+    channel: models.Channel,
+    *,
+    secret_file: Callable[[str, str], str],
+    secret_value: Callable[[str, str], str | None],
+    link: str | None,
+) -> dict[str, Any] | None:
     if channel.slack is not None:
         if secret_value(route.team, channel.slack.webhook_url_secret) is None:
             return None
         slack: dict[str, Any] = {
             "api_url_file": secret_file(route.team, channel.slack.webhook_url_secret),
-            "channel": channel.slack.channel, "send_resolved": True,
-            "title": SLACK_TITLE, "text": SLACK_TEXT}
+            "channel": channel.slack.channel,
+            "send_resolved": True,
+            "title": SLACK_TITLE,
+            "text": SLACK_TEXT,
+        }
         if link:
             slack["title_link"] = link
         return {"name": route.receiver, "slack_configs": [slack]}

@@ -24,7 +24,7 @@ EVALUATION_INTERVAL = "2s"
 class Target:
     """One endpoint to scrape, with the labels that say whose it is."""
 
-    address: str            # host:port
+    address: str  # host:port
     environment: str
     service: str
     team: str
@@ -33,9 +33,16 @@ class Target:
     metrics_path: str = "/metrics"
 
 
-def prometheus_config(*, rules_glob: str, targets_dir: str, alertmanager: str | None,
-                      civic: str | None, haproxy: str | None, pushgateway: str | None,
-                      haproxy_labels: dict[str, str] | None = None) -> dict[str, Any]:
+def prometheus_config(
+    *,
+    rules_glob: str,
+    targets_dir: str,
+    alertmanager: str | None,
+    civic: str | None,
+    haproxy: str | None,
+    pushgateway: str | None,
+    haproxy_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The whole prometheus.yml.
 
     ``haproxy_labels`` maps each HAProxy backend name to "environment/service/team", so
@@ -45,17 +52,28 @@ def prometheus_config(*, rules_glob: str, targets_dir: str, alertmanager: str | 
     if civic:
         jobs.append({"job_name": "civic", "static_configs": [{"targets": [civic]}]})
     if haproxy:
-        jobs.append({"job_name": "haproxy", "static_configs": [{"targets": [haproxy]}],
-                     "metric_relabel_configs": _haproxy_relabels(haproxy_labels or {})})
+        jobs.append(
+            {
+                "job_name": "haproxy",
+                "static_configs": [{"targets": [haproxy]}],
+                "metric_relabel_configs": _haproxy_relabels(haproxy_labels or {}),
+            }
+        )
     if pushgateway:
-        jobs.append({"job_name": "pushgateway", "honor_labels": True,
-                     "static_configs": [{"targets": [pushgateway]}]})
-    jobs.append({"job_name": "services", "file_sd_configs": [
-        {"files": [f"{targets_dir}/*.json"], "refresh_interval": "2s"}],
-        "relabel_configs": [{"source_labels": ["__metrics_path__"], "target_label": "__metrics_path__"}]})
+        jobs.append({"job_name": "pushgateway", "honor_labels": True, "static_configs": [{"targets": [pushgateway]}]})
+    jobs.append(
+        {
+            "job_name": "services",
+            "file_sd_configs": [{"files": [f"{targets_dir}/*.json"], "refresh_interval": "2s"}],
+            "relabel_configs": [{"source_labels": ["__metrics_path__"], "target_label": "__metrics_path__"}],
+        }
+    )
     config: dict[str, Any] = {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": EVALUATION_INTERVAL,
-                   "scrape_timeout": SCRAPE_INTERVAL},
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "evaluation_interval": EVALUATION_INTERVAL,
+            "scrape_timeout": SCRAPE_INTERVAL,
+        },
         "rule_files": [rules_glob],
         "scrape_configs": jobs,
     }
@@ -70,8 +88,9 @@ def _haproxy_relabels(labels: dict[str, str]) -> list[dict[str, Any]]:
     for backend, owner in sorted(labels.items()):
         environment, service, team = owner.split("/")
         for name, value in (("environment", environment), ("service", service), ("team", team)):
-            out.append({"source_labels": ["proxy"], "regex": _escape(backend),
-                        "target_label": name, "replacement": value})
+            out.append(
+                {"source_labels": ["proxy"], "regex": _escape(backend), "target_label": name, "replacement": value}
+            )
     return out
 
 
@@ -87,8 +106,7 @@ def targets_file(targets: list[Target]) -> str:
         groups.setdefault(key, []).append(t.address)
     docs = []
     for (environment, service, team, revision, replica, path), addresses in sorted(groups.items()):
-        labels = {"environment": environment, "service": service, "team": team,
-                  "__metrics_path__": path}
+        labels = {"environment": environment, "service": service, "team": team, "__metrics_path__": path}
         if revision:
             labels["revision"] = revision
         if replica:

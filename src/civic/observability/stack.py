@@ -38,8 +38,10 @@ _DURATION = re.compile(r"^(?:\d+(?:y|w|d|h|m|s|ms))+$")
 def check_retention(value: str) -> str:
     """``value`` if Prometheus takes it as a retention time; else a UsageError saying how to write one."""
     if not _DURATION.match(value) or not any(ch != "0" for ch in re.sub(r"[a-z]", "", value)):
-        raise UsageError(f"--metrics-retention '{value}' is not a duration Prometheus understands; "
-                         "write a number and a unit, such as 12h, 15d, 8w or 1y.")
+        raise UsageError(
+            f"--metrics-retention '{value}' is not a duration Prometheus understands; "
+            "write a number and a unit, such as 12h, 15d, 8w or 1y."
+        )
     return value
 
 
@@ -83,32 +85,45 @@ class Stack:
         p = self.ports
         return {
             "prometheus": [
-                BINARIES["prometheus"][0], f"--config.file={self.path('prometheus.yml')}",
+                BINARIES["prometheus"][0],
+                f"--config.file={self.path('prometheus.yml')}",
                 f"--storage.tsdb.path={self.path('data', 'prometheus')}",
                 f"--storage.tsdb.retention.time={self.retention}",
-                f"--web.listen-address=127.0.0.1:{p.prometheus}", "--web.enable-lifecycle"],
+                f"--web.listen-address=127.0.0.1:{p.prometheus}",
+                "--web.enable-lifecycle",
+            ],
             "alertmanager": [
-                BINARIES["alertmanager"][0], f"--config.file={self.path('alertmanager.yml')}",
+                BINARIES["alertmanager"][0],
+                f"--config.file={self.path('alertmanager.yml')}",
                 f"--storage.path={self.path('data', 'alertmanager')}",
-                f"--web.listen-address=127.0.0.1:{p.alertmanager}", "--cluster.listen-address="],
-            "pushgateway": [
-                BINARIES["pushgateway"][0], f"--web.listen-address=127.0.0.1:{p.pushgateway}"],
+                f"--web.listen-address=127.0.0.1:{p.alertmanager}",
+                "--cluster.listen-address=",
+            ],
+            "pushgateway": [BINARIES["pushgateway"][0], f"--web.listen-address=127.0.0.1:{p.pushgateway}"],
         }
 
     def start(self, *, timeout: float = 20.0) -> None:
         """Start the servers (configuration must be written) and wait until each is ready."""
         if missing():
-            raise MonitoringError(f"monitoring needs the Debian packages {', '.join(missing())}; "
-                                  f"run 'apt-get install {' '.join(missing())}'.")
+            raise MonitoringError(
+                f"monitoring needs the Debian packages {', '.join(missing())}; "
+                f"run 'apt-get install {' '.join(missing())}'."
+            )
         os.makedirs(self.path("logs"), exist_ok=True)
         for name, command in self.commands().items():
             log = open(self.path("logs", f"{name}.log"), "ab")  # noqa: SIM115 - the child keeps it
-            self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
             log.close()
-        waiting = {name: url + "/-/ready" for name, url in (
-            ("prometheus", self.prometheus_url), ("alertmanager", self.alertmanager_url),
-            ("pushgateway", self.pushgateway_url))}
+        waiting = {
+            name: url + "/-/ready"
+            for name, url in (
+                ("prometheus", self.prometheus_url),
+                ("alertmanager", self.alertmanager_url),
+                ("pushgateway", self.pushgateway_url),
+            )
+        }
 
         def all_ready() -> bool:
             for name, url in list(waiting.items()):
@@ -120,15 +135,17 @@ class Stack:
             deadlines.poll(all_ready, timeout=timeout, interval=0.05, what="the monitoring servers")
         except deadlines.Timeout as e:
             name, url = next(iter(waiting.items()))
-            raise MonitoringError(f"{name} did not become ready at {url}; see "
-                                  f"{self.path('logs', name + '.log')}.") from e
+            raise MonitoringError(
+                f"{name} did not become ready at {url}; see {self.path('logs', name + '.log')}."
+            ) from e
 
     def _ready(self, name: str, url: str) -> bool:
         """True once ``name`` answers ``url``; MonitoringError if it has exited."""
         process = self.processes[name]
         if process.poll() is not None:
-            raise MonitoringError(f"{name} exited with code {process.returncode} at start; see "
-                                  f"{self.path('logs', name + '.log')}.")
+            raise MonitoringError(
+                f"{name} exited with code {process.returncode} at start; see {self.path('logs', name + '.log')}."
+            )
         try:
             return httpx.get(url, timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -150,8 +167,12 @@ class Stack:
                 os.killpg(process.pid, signal.SIGTERM)
         running = list(self.processes.values())
         try:
-            deadlines.poll(lambda: all(p.poll() is not None for p in running), timeout=grace,
-                           interval=0.05, what="the monitoring servers to stop")
+            deadlines.poll(
+                lambda: all(p.poll() is not None for p in running),
+                timeout=grace,
+                interval=0.05,
+                what="the monitoring servers to stop",
+            )
         except deadlines.Timeout:
             for process in running:
                 if process.poll() is None:

@@ -39,8 +39,9 @@ class Plan:
 fingerprint = models.fingerprint
 
 
-def changed_keys(desired: Mapping[Key, str], applied: Mapping[Key, str], *,
-                 only: Collection[Key] | None = None) -> set[Key]:
+def changed_keys(
+    desired: Mapping[Key, str], applied: Mapping[Key, str], *, only: Collection[Key] | None = None
+) -> set[Key]:
     """Keys whose fingerprints differ, given both sides' fingerprints."""
     keys = set(desired) | set(applied)
     if only is not None:
@@ -79,8 +80,10 @@ def make(
         if key not in desired:
             old = applied.get(key, {})
             if kind == "Environment" and actions.is_production(old) and not allow_delete_production:
-                refused.append(f"deleting production environment '{name}' is refused; pass "
-                               "--allow-delete-production if that is what you mean.")
+                refused.append(
+                    f"deleting production environment '{name}' is refused; pass "
+                    "--allow-delete-production if that is what you mean."
+                )
             out.append(actions.Delete(kind, name, old))
         elif key not in applied_keys:
             out.append(actions.Create(kind, name, desired[key]))

@@ -30,8 +30,12 @@ def as_dict(plan: Plan) -> dict[str, Any]:
 
 
 def summary(plan: Plan) -> dict[str, int]:
-    return {"create": plan.count("create"), "update": plan.count("update"),
-            "delete": plan.count("delete"), "unchanged": sum(plan.unchanged.values())}
+    return {
+        "create": plan.count("create"),
+        "update": plan.count("update"),
+        "delete": plan.count("delete"),
+        "unchanged": sum(plan.unchanged.values()),
+    }
 
 
 def to_json(plan: Plan, **extra: Any) -> str:
@@ -44,8 +48,10 @@ def _change(action: actions.Action) -> dict[str, Any]:
         out["spec"] = action.spec
     elif isinstance(action, actions.Update):
         out["fields"] = [field_change(item) for item in action.changes]
-        out["fields"] += [{"path": f"{actions.SECRET_FIELD}.{name}", "operation": "change",
-                           "old": None, "new": SECRET_CHANGED} for name in action.secrets_changed]
+        out["fields"] += [
+            {"path": f"{actions.SECRET_FIELD}.{name}", "operation": "change", "old": None, "new": SECRET_CHANGED}
+            for name in action.secrets_changed
+        ]
     elif isinstance(action, actions.Delete):
         out["production"] = actions.is_production(action.old)
     return out
@@ -99,8 +105,12 @@ def to_markdown(plan: Plan, *, sections: list[str] | None = None) -> str:
     """
     counts = summary(plan)
     out = ["### Civic plan" + (f" for `{plan.revision[:12]}`" if plan.revision else ""), ""]
-    out += ["| create | update | delete | unchanged |", "|---:|---:|---:|---:|",
-            f"| {counts['create']} | {counts['update']} | {counts['delete']} | {counts['unchanged']} |", ""]
+    out += [
+        "| create | update | delete | unchanged |",
+        "|---:|---:|---:|---:|",
+        f"| {counts['create']} | {counts['update']} | {counts['delete']} | {counts['unchanged']} |",
+        "",
+    ]
     if plan.refused:
         out += ["**Refused:**", ""] + [f"- :no_entry: {r}" for r in plan.refused] + [""]
     if plan.empty:
@@ -115,8 +125,16 @@ def to_markdown(plan: Plan, *, sections: list[str] | None = None) -> str:
             lines = change_lines(a)
             if not lines:
                 continue
-            out += [f"<details><summary>{a.verb} {a.kind} <code>{a.name}</code></summary>", "",
-                    "```diff", *lines, "```", "", "</details>", ""]
+            out += [
+                f"<details><summary>{a.verb} {a.kind} <code>{a.name}</code></summary>",
+                "",
+                "```diff",
+                *lines,
+                "```",
+                "",
+                "</details>",
+                "",
+            ]
     for section in sections or []:
         out += [section.rstrip(), ""]
     return "\n".join(out).rstrip() + "\n"

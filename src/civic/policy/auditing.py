@@ -39,8 +39,7 @@ def _subjects(specs: Mapping[Key, dict[str, Any]]) -> tuple[list[subjects.Subjec
     return out, notes
 
 
-def audit(specs: Mapping[Key, dict[str, Any]], *, policies: PolicySet,
-          today: datetime.date) -> Report:
+def audit(specs: Mapping[Key, dict[str, Any]], *, policies: PolicySet, today: datetime.date) -> Report:
     """Every policy's verdict on every applied object in ``specs``."""
     platform = specs.get(("Platform", "platform"))
     items, notes = _subjects(specs)
@@ -57,12 +56,24 @@ def by_policy(report: Report) -> list[dict[str, Any]]:
     out = []
     for name, verdicts in sorted(groups.items()):
         failed = [v for v in verdicts if v.failed]
-        out.append({
-            "policy": name, "mode": verdicts[0].mode.value, "judged": len(verdicts),
-            "exempt": sum(1 for v in verdicts if v.status.value == "exempt"),
-            "totalViolations": sum(len(v.messages) for v in failed),
-            "violations": [{"kind": v.kind, "name": v.name, "environment": v.environment,
-                            "message": m, "enforcementAction": v.mode.value}
-                           for v in failed for m in v.messages],
-        })
+        out.append(
+            {
+                "policy": name,
+                "mode": verdicts[0].mode.value,
+                "judged": len(verdicts),
+                "exempt": sum(1 for v in verdicts if v.status.value == "exempt"),
+                "totalViolations": sum(len(v.messages) for v in failed),
+                "violations": [
+                    {
+                        "kind": v.kind,
+                        "name": v.name,
+                        "environment": v.environment,
+                        "message": m,
+                        "enforcementAction": v.mode.value,
+                    }
+                    for v in failed
+                    for m in v.messages
+                ],
+            }
+        )
     return out

@@ -20,8 +20,8 @@ from typing import Any
 class Mode(str, enum.Enum):
     """What a violation does (Gatekeeper's enforcementAction, VAP's validationActions)."""
 
-    DENY = "deny"    # the change, apply or deploy is refused
-    WARN = "warn"    # shown, never blocks
+    DENY = "deny"  # the change, apply or deploy is refused
+    WARN = "warn"  # shown, never blocks
     AUDIT = "audit"  # dry run: counted and listed by 'civic policy audit', not shown in plans
 
 
@@ -101,8 +101,7 @@ class PolicySet:
         return [p for p in self.policies if kind in p.applies_to]
 
 
-def with_overrides(base: Iterable[Policy], overrides: Iterable[Override],
-                   extra: Iterable[Policy] = ()) -> PolicySet:
+def with_overrides(base: Iterable[Policy], overrides: Iterable[Override], extra: Iterable[Policy] = ()) -> PolicySet:
     """The built-ins ``base`` changed by ``overrides``, plus the estate's own ``extra``."""
     by_name = {o.policy: o for o in overrides}
     out, disabled, notes = [], [], []
@@ -115,6 +114,5 @@ def with_overrides(base: Iterable[Policy], overrides: Iterable[Override],
         if not o.enabled:
             disabled.append(policy.name)
             continue
-        out.append(dataclasses.replace(policy, mode=o.mode or policy.mode,
-                                       params={**policy.params, **o.params}))
+        out.append(dataclasses.replace(policy, mode=o.mode or policy.mode, params={**policy.params, **o.params}))
     return PolicySet(tuple(out) + tuple(extra), tuple(by_name.values()), tuple(disabled), tuple(notes))

@@ -20,9 +20,15 @@ from civic.policy.verdicts import Report
 from civic.spec import models
 
 
-def check_service(service: models.Service, environment: models.Environment, platform: models.Platform,
-                  *, policies: PolicySet | None = None, today: datetime.date | None = None,
-                  others: tuple[models.Service, ...] = ()) -> Report:
+def check_service(
+    service: models.Service,
+    environment: models.Environment,
+    platform: models.Platform,
+    *,
+    policies: PolicySet | None = None,
+    today: datetime.date | None = None,
+    others: tuple[models.Service, ...] = (),
+) -> Report:
     """Every policy's verdict on ``service`` deployed into ``environment``.
 
     ``others`` are the environment's other services, so that estate-wide checks (hostname
@@ -32,18 +38,25 @@ def check_service(service: models.Service, environment: models.Environment, plat
     subject = subjects.from_model(service, environment=environment)
     items = [subject] + [subjects.from_model(s, environment=environment) for s in others]
     items.append(subjects.from_model(environment))
-    report = evaluation.evaluate(chosen, items, platform=subjects.full(platform),
-                                 today=today or datetime.date.today())
+    report = evaluation.evaluate(chosen, items, platform=subjects.full(platform), today=today or datetime.date.today())
     mine = tuple(v for v in report.verdicts if v.kind == "Service" and v.name == service.metadata.name)
     return Report(mine, report.policies, report.notes)
 
 
-def enforce_service(service: models.Service, environment: models.Environment, platform: models.Platform,
-                    *, policies: PolicySet | None = None, today: datetime.date | None = None,
-                    others: tuple[models.Service, ...] = ()) -> Report:
+def enforce_service(
+    service: models.Service,
+    environment: models.Environment,
+    platform: models.Platform,
+    *,
+    policies: PolicySet | None = None,
+    today: datetime.date | None = None,
+    others: tuple[models.Service, ...] = (),
+) -> Report:
     """As :func:`check_service`; raises PolicyDenied (nothing deployed) on any denial."""
     report = check_service(service, environment, platform, policies=policies, today=today, others=others)
     if report.denied:
-        raise PolicyDenied(f"deploying service '{service.metadata.name}' to "
-                           f"'{environment.metadata.name}' is " + report.denial_message())
+        raise PolicyDenied(
+            f"deploying service '{service.metadata.name}' to "
+            f"'{environment.metadata.name}' is " + report.denial_message()
+        )
     return report

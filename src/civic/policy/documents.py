@@ -19,11 +19,13 @@ from civic.spec import models
 class PolicySpec(models.Model):
     description: str = Field(min_length=1, description="What the policy asks for, in one sentence.")
     applies_to: list[str] = Field(min_length=1, description="Kinds it judges: Environment, Team, Service ...")
-    expression: str = Field(min_length=1, description="CEL: true (or an empty list) means allowed; "
-                            "a list gives one violation per item.")
+    expression: str = Field(
+        min_length=1, description="CEL: true (or an empty list) means allowed; a list gives one violation per item."
+    )
     when: str | None = Field(None, description="CEL: the policy applies only where this is true.")
-    message: str = Field(min_length=1, description="Shown per violation; {item}, {name}, {params.x}, "
-                         "{object.spec.x} are filled in.")
+    message: str = Field(
+        min_length=1, description="Shown per violation; {item}, {name}, {params.x}, {object.spec.x} are filled in."
+    )
     mode: Literal["deny", "warn", "audit"] = "deny"
     params: dict[str, Any] = Field(default_factory=dict)
     field: str = Field("", description="The field violations point at, e.g. spec.hosts.")
@@ -86,7 +88,8 @@ class Case(models.Model):
 class SuiteSpec(models.Model):
     policy: str = Field(description="The policy under test.")
     base: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Per kind, fields merged under every case's objects.")
+        default_factory=dict, description="Per kind, fields merged under every case's objects."
+    )
     cases: list[Case] = Field(min_length=1)
 
 
@@ -100,5 +103,7 @@ class SuiteDocument(models.Model):
 
 
 KINDS: dict[str, type[models.Model]] = {
-    "Policy": PolicyDocument, "PolicyOverride": OverrideDocument, "PolicySuite": SuiteDocument,
+    "Policy": PolicyDocument,
+    "PolicyOverride": OverrideDocument,
+    "PolicySuite": SuiteDocument,
 }

@@ -32,8 +32,13 @@ def subjects_of(estate: Estate) -> list[subjects.Subject]:
     return out
 
 
-def check(estate: Estate, *, today: datetime.date, policies: PolicySet | None = None,
-          memo: MutableMapping[str, tuple[Verdict, ...]] | None = None) -> Report:
+def check(
+    estate: Estate,
+    *,
+    today: datetime.date,
+    policies: PolicySet | None = None,
+    memo: MutableMapping[str, tuple[Verdict, ...]] | None = None,
+) -> Report:
     """Every policy's verdict on every object of ``estate``.
 
     ``memo`` (kept by the caller between runs) lets an unchanged file keep its verdicts:
@@ -46,18 +51,34 @@ def check(estate: Estate, *, today: datetime.date, policies: PolicySet | None = 
     if memo is not None and estate.digests:
         context = _context(estate, chosen, today)
         keys = {s.key: f"{s.file}:{estate.digests.get(s.file, '')}:{context}" for s in items}
-    return evaluation.evaluate(chosen, items, platform=subjects.full(estate.platform), today=today,
-                               memo=memo, memo_keys=keys)
+    return evaluation.evaluate(
+        chosen, items, platform=subjects.full(estate.platform), today=today, memo=memo, memo_keys=keys
+    )
 
 
 def _context(estate: Estate, chosen: PolicySet, today: datetime.date) -> str:
-    parts = [today.isoformat(), *(f"{rel}={d}" for rel, d in sorted(estate.digests.items())
-                                  if not rel.startswith("environments/"))]
+    parts = [
+        today.isoformat(),
+        *(f"{rel}={d}" for rel, d in sorted(estate.digests.items()) if not rel.startswith("environments/")),
+    ]
     for p in chosen.policies:
         code = getattr(p.check, "__code__", None)
-        parts.append(repr((p.name, p.mode.value, p.expression, p.when, sorted(p.params.items()), p.message,
-                           p.field, p.applies_to, p.scope.value,
-                           _code_digest(code) if code else "")))
+        parts.append(
+            repr(
+                (
+                    p.name,
+                    p.mode.value,
+                    p.expression,
+                    p.when,
+                    sorted(p.params.items()),
+                    p.message,
+                    p.field,
+                    p.applies_to,
+                    p.scope.value,
+                    _code_digest(code) if code else "",
+                )
+            )
+        )
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

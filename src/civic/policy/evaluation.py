@@ -22,10 +22,15 @@ from civic.policy.verdicts import Report, Status, Verdict
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
-def evaluate(policy_set: PolicySet, items: Sequence[subjects.Subject], *,
-             platform: Mapping[str, Any], today: datetime.date,
-             memo: MutableMapping[str, tuple[Verdict, ...]] | None = None,
-             memo_keys: Mapping[tuple[str, str], str] | None = None) -> Report:
+def evaluate(
+    policy_set: PolicySet,
+    items: Sequence[subjects.Subject],
+    *,
+    platform: Mapping[str, Any],
+    today: datetime.date,
+    memo: MutableMapping[str, tuple[Verdict, ...]] | None = None,
+    memo_keys: Mapping[tuple[str, str], str] | None = None,
+) -> Report:
     """Judge every subject by every policy that applies to its kind.
 
     With ``memo``, a subject whose key (``memo_keys[subject.key]``) is in it takes its
@@ -57,14 +62,19 @@ def evaluate(policy_set: PolicySet, items: Sequence[subjects.Subject], *,
     notes += sorted({v.note for v in out if v.note and v.status is not Status.EXEMPT})
     kinds = {s.kind for s in items}
     # the policies for Kubernetes objects count only where such objects were judged
-    counted = [p for p in policy_set.policies
-               if not set(p.applies_to) <= set(kubernetes.API) or kinds & set(p.applies_to)]
+    counted = [
+        p for p in policy_set.policies if not set(p.applies_to) <= set(kubernetes.API) or kinds & set(p.applies_to)
+    ]
     return Report(tuple(out), len(counted), tuple(dict.fromkeys(notes)))
 
 
-def _judge(policy: Policy, subject: subjects.Subject,
-           evaluator: tuple[expressions.Context, Mapping[str, Any]],
-           held: list[exemptions.Exemption], today: datetime.date) -> Verdict | None:
+def _judge(
+    policy: Policy,
+    subject: subjects.Subject,
+    evaluator: tuple[expressions.Context, Mapping[str, Any]],
+    held: list[exemptions.Exemption],
+    today: datetime.date,
+) -> Verdict | None:
     active, expired = exemptions.find(held, policy.name, today)
     if active is not None:
         return _verdict(policy, subject, Status.EXEMPT, (), note=active.describe(today))
@@ -79,11 +89,18 @@ def _judge(policy: Policy, subject: subjects.Subject,
             result = context.run(expressions.compile_(policy.expression or "true"), policy.params)
         found = violations(result)
     except expressions.ExpressionError as e:
-        return _verdict(policy, subject, Status.ERROR, (f"policy '{policy.name}' could not be "
-                        f"evaluated on this object: {e}.",), expired=expired, today=today)
+        return _verdict(
+            policy,
+            subject,
+            Status.ERROR,
+            (f"policy '{policy.name}' could not be evaluated on this object: {e}.",),
+            expired=expired,
+            today=today,
+        )
     messages = tuple(render(policy, subject, item) for item in found)
-    return _verdict(policy, subject, Status.VIOLATED if messages else Status.PASSED, messages,
-                    expired=expired, today=today)
+    return _verdict(
+        policy, subject, Status.VIOLATED if messages else Status.PASSED, messages, expired=expired, today=today
+    )
 
 
 def violations(result: Any) -> list[Any]:
@@ -94,12 +111,10 @@ def violations(result: Any) -> list[Any]:
         return [None]
     if isinstance(result, list | tuple):
         return list(result)
-    raise expressions.ExpressionError(
-        f"the expression must give true/false or a list of violations, got {result!r}")
+    raise expressions.ExpressionError(f"the expression must give true/false or a list of violations, got {result!r}")
 
 
-def _estate_check(policy: Policy, items: Sequence[subjects.Subject],
-                  today: datetime.date) -> list[Verdict]:
+def _estate_check(policy: Policy, items: Sequence[subjects.Subject], today: datetime.date) -> list[Verdict]:
     mine = [s for s in items if s.kind in policy.applies_to]
     found: dict[tuple[str, str], list[Any]] = {}
     assert policy.check is not None, f"estate policy {policy.name} has no check"
@@ -113,27 +128,53 @@ def _estate_check(policy: Policy, items: Sequence[subjects.Subject],
             out.append(_verdict(policy, subject, Status.EXEMPT, (), note=active.describe(today)))
             continue
         messages = tuple(render(policy, subject, item) for item in found.get(subject.key, []))
-        out.append(_verdict(policy, subject, Status.VIOLATED if messages else Status.PASSED,
-                            messages, expired=expired, today=today))
+        out.append(
+            _verdict(
+                policy, subject, Status.VIOLATED if messages else Status.PASSED, messages, expired=expired, today=today
+            )
+        )
     return out
 
 
-def _verdict(policy: Policy, subject: subjects.Subject, status: Status, messages: tuple[str, ...], *,
-             note: str = "", expired: exemptions.Exemption | None = None,
-             today: datetime.date | None = None) -> Verdict:
+def _verdict(
+    policy: Policy,
+    subject: subjects.Subject,
+    status: Status,
+    messages: tuple[str, ...],
+    *,
+    note: str = "",
+    expired: exemptions.Exemption | None = None,
+    today: datetime.date | None = None,
+) -> Verdict:
     if expired is not None and today is not None:
         note = expired.describe(today)
     file, line, column = subject.where(policy.field)
-    return Verdict(policy.name, policy.mode, status, subject.kind, subject.name,
-                   subject.environment_name, messages, file, line, column, note)
+    return Verdict(
+        policy.name,
+        policy.mode,
+        status,
+        subject.kind,
+        subject.name,
+        subject.environment_name,
+        messages,
+        file,
+        line,
+        column,
+        note,
+    )
 
 
 def render(policy: Policy, subject: subjects.Subject, item: Any) -> str:
     """The policy's message for one violation; ``{item}``, ``{name}``, ``{params.x}`` and
     ``{object.spec.x}`` are filled in; an unknown placeholder is left as written."""
-    values = {"item": item, "name": subject.name, "kind": subject.kind,
-              "environment": subject.environment_name, "params": policy.params,
-              "object": subject.object}
+    values = {
+        "item": item,
+        "name": subject.name,
+        "kind": subject.kind,
+        "environment": subject.environment_name,
+        "params": policy.params,
+        "object": subject.object,
+    }
     return _PLACEHOLDER.sub(lambda m: _lookup(values, m.group(1), m.group(0)), policy.message)
 
 
@@ -148,7 +189,12 @@ def _lookup(values: Mapping[str, Any], dotted: str, written: str) -> str:
     return "(none)" if value is None else str(value)
 
 
-def _unknown_exceptions(policy_set: PolicySet, subject: subjects.Subject,
-                        held: Iterable[exemptions.Exemption]) -> list[str]:
-    return [f"{e.holder} has an exception for policy '{e.policy}', which does not exist; "
-            "check the name with 'civic policy list'" for e in held if not policy_set.known(e.policy)]
+def _unknown_exceptions(
+    policy_set: PolicySet, subject: subjects.Subject, held: Iterable[exemptions.Exemption]
+) -> list[str]:
+    return [
+        f"{e.holder} has an exception for policy '{e.policy}', which does not exist; "
+        "check the name with 'civic policy list'"
+        for e in held
+        if not policy_set.known(e.policy)
+    ]

@@ -30,8 +30,7 @@ class Exemption:
     def describe(self, today: datetime.date) -> str:
         if self.active(today):
             return f"exempt by {self.holder} until {self.expires}: {self.reason}"
-        return (f"the exception of {self.holder} expired on {self.expires} ({self.reason}); "
-                "the policy applies again")
+        return f"the exception of {self.holder} expired on {self.expires} ({self.reason}); the policy applies again"
 
 
 def _parse(raw: Mapping[str, Any], holder: str) -> Exemption:
@@ -52,8 +51,9 @@ def of(subject: subjects.Subject) -> list[Exemption]:
     return out
 
 
-def find(exemptions: Iterable[Exemption], policy: str,
-         today: datetime.date) -> tuple[Exemption | None, Exemption | None]:
+def find(
+    exemptions: Iterable[Exemption], policy: str, today: datetime.date
+) -> tuple[Exemption | None, Exemption | None]:
     """The active exception for ``policy``, if any, and else an expired one, if any."""
     matching = [e for e in exemptions if e.policy == policy]
     active = next((e for e in matching if e.active(today)), None)

@@ -22,9 +22,9 @@ from typing import Any
 # The cel package's __init__ imports its interactive shell (prompt_toolkit, ~160 ms at every
 # `civic` start); Civic uses only the evaluator, so the shell's module is stood in for.
 sys.modules.setdefault("cel.cli", types.ModuleType("cel.cli"))
-import cel  # noqa: E402
+import cel  # noqa: E402 - after the stand-in above
 
-from civic.spec import quantities
+from civic.spec import quantities  # noqa: E402 - likewise
 
 
 class ExpressionError(ValueError):
@@ -74,8 +74,12 @@ def _join(items: Any, separator: str = "") -> str:
 # lowerAscii and join are Kubernetes' CEL string library, so policies for Kubernetes objects
 # that use them still run in a ValidatingAdmissionPolicy; the others are Civic's own.
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "memory_bytes": _memory_bytes, "cpu_millicores": _cpu_millicores, "lower": _lower,
-    "lowerAscii": _lower, "join": _join}
+    "memory_bytes": _memory_bytes,
+    "cpu_millicores": _cpu_millicores,
+    "lower": _lower,
+    "lowerAscii": _lower,
+    "join": _join,
+}
 CIVIC_ONLY = ("memory_bytes", "cpu_millicores", "lower")
 """Functions a Kubernetes API server does not have: a policy using them cannot be a VAP."""
 

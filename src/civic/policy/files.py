@@ -30,8 +30,9 @@ def _is_yaml(rel: str) -> bool:
 
 
 def policy_files(texts: Mapping[str, str]) -> dict[str, str]:
-    return {r: t for r, t in texts.items() if r.startswith(POLICIES_DIR)
-            and not r.startswith(TESTS_DIR) and _is_yaml(r)}
+    return {
+        r: t for r, t in texts.items() if r.startswith(POLICIES_DIR) and not r.startswith(TESTS_DIR) and _is_yaml(r)
+    }
 
 
 def suite_files(texts: Mapping[str, str]) -> dict[str, str]:
@@ -44,8 +45,7 @@ def parse(text: str, *, file: str, kinds: Iterable[str]) -> tuple[Any, yamlpos.D
     if doc is None:
         return None, None, problems
     if not isinstance(doc.data, dict):
-        return None, doc, [doc.problem((), "the file must hold a mapping with apiVersion, kind, "
-                                           "metadata and spec.")]
+        return None, doc, [doc.problem((), "the file must hold a mapping with apiVersion, kind, metadata and spec.")]
     allowed = list(kinds)
     kind = doc.data.get("kind")
     if kind not in allowed:
@@ -79,14 +79,29 @@ def _policy(model: documents.PolicyDocument, doc: yamlpos.Document) -> tuple[Pol
     problems = []
     for i, kind in enumerate(spec.applies_to):
         if kind not in subjects.KINDS:
-            problems.append(doc.problem(("spec", "appliesTo", i), (
-                f"'{kind}' is not a kind policies can judge; use one of "
-                f"{', '.join(subjects.KINDS)}{_suggest(kind, subjects.KINDS) or '.'}")))
+            problems.append(
+                doc.problem(
+                    ("spec", "appliesTo", i),
+                    (
+                        f"'{kind}' is not a kind policies can judge; use one of "
+                        f"{', '.join(subjects.KINDS)}{_suggest(kind, subjects.KINDS) or '.'}"
+                    ),
+                )
+            )
     problems += _compiles(doc, ("spec", "expression"), spec.expression)
     problems += _compiles(doc, ("spec", "when"), spec.when)
-    policy = Policy(model.metadata.name, spec.description, tuple(spec.applies_to), spec.message,
-                    Mode(spec.mode), spec.expression, spec.when, dict(spec.params), spec.field,
-                    origin=doc.file)
+    policy = Policy(
+        model.metadata.name,
+        spec.description,
+        tuple(spec.applies_to),
+        spec.message,
+        Mode(spec.mode),
+        spec.expression,
+        spec.when,
+        dict(spec.params),
+        spec.field,
+        origin=doc.file,
+    )
     return policy, problems
 
 
@@ -95,15 +110,25 @@ def _override(model: documents.OverrideDocument, doc: yamlpos.Document) -> tuple
     builtin = {p.name: p for p in library.BUILTIN}
     problems = []
     if name not in builtin:
-        problems.append(doc.problem(("metadata", "name"), (
-            f"there is no built-in policy '{name}' to override ('civic policy list' shows them)"
-            f"{_suggest(name, builtin) or '.'}")))
+        problems.append(
+            doc.problem(
+                ("metadata", "name"),
+                (
+                    f"there is no built-in policy '{name}' to override ('civic policy list' shows them)"
+                    f"{_suggest(name, builtin) or '.'}"
+                ),
+            )
+        )
     else:
         for key in spec.params:
             if key not in builtin[name].params:
                 known = ", ".join(builtin[name].params) or "none"
-                problems.append(doc.problem(("spec", "params", key), (
-                    f"policy '{name}' has no parameter '{key}' (its parameters: {known}).")))
+                problems.append(
+                    doc.problem(
+                        ("spec", "params", key),
+                        (f"policy '{name}' has no parameter '{key}' (its parameters: {known})."),
+                    )
+                )
     mode = Mode(spec.mode) if spec.mode else None
     return Override(name, spec.reason, doc.file, mode, spec.enabled, dict(spec.params)), problems
 
@@ -123,17 +148,29 @@ def policy_set(texts: Mapping[str, str]) -> PolicySet:
             override, found = _override(model, doc)
             problems += found
             if any(o.policy == override.policy for o in overrides):
-                problems.append(doc.problem(("metadata", "name"), (
-                    f"policy '{override.policy}' is already overridden in another file; keep one "
-                    "override per policy.")))
+                problems.append(
+                    doc.problem(
+                        ("metadata", "name"),
+                        (
+                            f"policy '{override.policy}' is already overridden in another file; keep one "
+                            "override per policy."
+                        ),
+                    )
+                )
             overrides.append(override)
             continue
         policy, found = _policy(model, doc)
         problems += found
         if policy.name in seen:
-            problems.append(doc.problem(("metadata", "name"), (
-                f"a policy named '{policy.name}' already exists ({seen[policy.name]}); choose another "
-                "name, or write a PolicyOverride to change a built-in.")))
+            problems.append(
+                doc.problem(
+                    ("metadata", "name"),
+                    (
+                        f"a policy named '{policy.name}' already exists ({seen[policy.name]}); choose another "
+                        "name, or write a PolicyOverride to change a built-in."
+                    ),
+                )
+            )
         seen[policy.name] = rel
         own.append(policy)
     if problems:

@@ -40,14 +40,19 @@ class Correspondence:
 def exempt(p: Params) -> dict[str, Any]:
     """``exemptImages``: exact names, and prefixes written with a trailing ``*``."""
     images = list(p.get("exemptImages") or [])
-    return {"exemptImages": [i for i in images if not i.endswith("*")],
-            "exemptImagePrefixes": [i[:-1] for i in images if i.endswith("*")]}
+    return {
+        "exemptImages": [i for i in images if not i.endswith("*")],
+        "exemptImagePrefixes": [i[:-1] for i in images if i.endswith("*")],
+    }
 
 
 def _limits(p: Params) -> dict[str, Any]:
     keep = [r for r in ("cpu", "memory") if str(p.get(r, "")) != "-1"]
-    return {"resources": keep, "maxCpu": p.get("cpu") if "cpu" in keep else None,
-            "maxMemory": p.get("memory") if "memory" in keep else None}
+    return {
+        "resources": keep,
+        "maxCpu": p.get("cpu") if "cpu" in keep else None,
+        "maxMemory": p.get("memory") if "memory" in keep else None,
+    }
 
 
 def _ratios(p: Params) -> dict[str, Any]:
@@ -55,8 +60,10 @@ def _ratios(p: Params) -> dict[str, Any]:
 
 
 def _users(p: Params) -> dict[str, Any] | str:
-    rules = {k: (p.get(k) or {}).get("rule", "RunAsAny") for k in
-             ("runAsUser", "runAsGroup", "supplementalGroups", "fsGroup")}
+    rules = {
+        k: (p.get(k) or {}).get("rule", "RunAsAny")
+        for k in ("runAsUser", "runAsGroup", "supplementalGroups", "fsGroup")
+    }
     if rules["runAsUser"] != "MustRunAsNonRoot" or any(v != "RunAsAny" for k, v in rules.items() if k != "runAsUser"):
         return f"Civic's rule is run-as-non-root only; these rules are not covered: {rules}"
     return exempt(p)
@@ -64,37 +71,49 @@ def _users(p: Params) -> dict[str, Any] | str:
 
 def _host_ports(p: Params) -> dict[str, Any]:
     ranged = "min" in p or "max" in p
-    return {"hostNetwork": bool(p.get("hostNetwork", False)), "min": p.get("min", 0) if ranged else 0,
-            "max": p.get("max", 65535) if ranged else 65535, **exempt(p)}
+    return {
+        "hostNetwork": bool(p.get("hostNetwork", False)),
+        "min": p.get("min", 0) if ranged else 0,
+        "max": p.get("max", 65535) if ranged else 65535,
+        **exempt(p),
+    }
 
 
 def _service_types(blocked: str) -> ParamMap:
-    return lambda p: {"allowed": [t for t in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-                                  if t != blocked]}
+    return lambda p: {"allowed": [t for t in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName") if t != blocked]}
 
 
 MAPPINGS: dict[str, Correspondence] = {
     "K8sPSPPrivilegedContainer": Correspondence("pod-privileged", exempt),
-    "K8sPSPCapabilities": Correspondence("pod-capabilities", lambda p: {
-        "allowed": list(p.get("allowedCapabilities") or []),
-        "requiredDrop": list(p.get("requiredDropCapabilities") or []), **exempt(p)}),
+    "K8sPSPCapabilities": Correspondence(
+        "pod-capabilities",
+        lambda p: {
+            "allowed": list(p.get("allowedCapabilities") or []),
+            "requiredDrop": list(p.get("requiredDropCapabilities") or []),
+            **exempt(p),
+        },
+    ),
     "K8sAllowedRepos": Correspondence("pod-allowed-repos", lambda p: {"repos": list(p.get("repos") or [])}),
-    "K8sRequiredProbes": Correspondence("pod-probes", lambda p: {
-        "probes": list(p.get("probes") or []), "probeTypes": list(p.get("probeTypes") or [])}),
+    "K8sRequiredProbes": Correspondence(
+        "pod-probes", lambda p: {"probes": list(p.get("probes") or []), "probeTypes": list(p.get("probeTypes") or [])}
+    ),
     "K8sContainerLimits": Correspondence("pod-container-limits", _limits),
     "K8sContainerRatios": Correspondence("pod-resource-ratios", _ratios),
     "K8sPSPReadOnlyRootFilesystem": Correspondence("pod-read-only-root", exempt),
     "K8sPSPAllowedUsers": Correspondence("pod-run-as-non-root", _users),
     "K8sPSPHostNamespace": Correspondence("pod-host-namespaces"),
     "K8sPSPHostNetworkingPorts": Correspondence("pod-host-network-ports", _host_ports),
-    "K8sPSPHostFilesystem": Correspondence("pod-host-paths", lambda p: {
-        "allowedHostPaths": list(p.get("allowedHostPaths") or [])}),
+    "K8sPSPHostFilesystem": Correspondence(
+        "pod-host-paths", lambda p: {"allowedHostPaths": list(p.get("allowedHostPaths") or [])}
+    ),
     "K8sPSPAllowPrivilegeEscalationContainer": Correspondence("pod-privilege-escalation", exempt),
-    "K8sPSPSeccomp": Correspondence("pod-seccomp", lambda p: {
-        "allowedProfiles": list(p.get("allowedProfiles") or []), **exempt(p)}),
+    "K8sPSPSeccomp": Correspondence(
+        "pod-seccomp", lambda p: {"allowedProfiles": list(p.get("allowedProfiles") or []), **exempt(p)}
+    ),
     "K8sPSPAutomountServiceAccountTokenPod": Correspondence("pod-automount-token"),
-    "K8sDisallowedTags": Correspondence("pod-disallowed-tags", lambda p: {
-        "tags": list(p.get("tags") or []), **exempt(p)}),
+    "K8sDisallowedTags": Correspondence(
+        "pod-disallowed-tags", lambda p: {"tags": list(p.get("tags") or []), **exempt(p)}
+    ),
     "K8sBlockLoadBalancer": Correspondence("service-types", _service_types("LoadBalancer")),
     "K8sBlockNodePort": Correspondence("service-types", _service_types("NodePort")),
     "K8sExternalIPs": Correspondence("service-external-ips", lambda p: {"allowedIPs": list(p.get("allowedIPs") or [])}),
@@ -102,11 +121,21 @@ MAPPINGS: dict[str, Correspondence] = {
     "K8sHttpsOnly": Correspondence("ingress-https-only", lambda p: {"tlsOptional": bool(p.get("tlsOptional", False))}),
     "K8sBlockWildcardIngress": Correspondence("ingress-no-wildcard"),
     "K8sRequiredLabels": Correspondence("required-labels", lambda p: {"labels": list(p.get("labels") or [])}),
-    "K8sReplicaLimits": Correspondence("replica-limits", lambda p: {"ranges": [
-        {"min": r.get("min_replicas", 0), "max": r.get("max_replicas", 2**31)} for r in p.get("ranges") or []]}),
-    "K8sDisallowAnonymous": Correspondence("rbac-no-anonymous", lambda p: {
-        "allowedRoles": list(p.get("allowedRoles") or []),
-        "disallowAuthenticated": bool(p.get("disallowAuthenticated", False))}),
+    "K8sReplicaLimits": Correspondence(
+        "replica-limits",
+        lambda p: {
+            "ranges": [
+                {"min": r.get("min_replicas", 0), "max": r.get("max_replicas", 2**31)} for r in p.get("ranges") or []
+            ]
+        },
+    ),
+    "K8sDisallowAnonymous": Correspondence(
+        "rbac-no-anonymous",
+        lambda p: {
+            "allowedRoles": list(p.get("allowedRoles") or []),
+            "disallowAuthenticated": bool(p.get("disallowAuthenticated", False)),
+        },
+    ),
 }
 
 NOT_COVERED: dict[str, str] = {
@@ -126,7 +155,7 @@ class Outcome(str, enum.Enum):
 class CaseResult:
     id: str
     gatekeeper: str  # the upstream policy folder, e.g. "allowedrepos"
-    civic: str       # the Civic policy, or "" when not covered
+    civic: str  # the Civic policy, or "" when not covered
     outcome: Outcome
     expected: str
     messages: tuple[str, ...] = ()
@@ -150,8 +179,11 @@ def check_assertions(assertions: Iterable[Mapping[str, Any]], messages: list[str
         want = a.get("violations", "yes")
         pattern = a.get("message")
         got = len([m for m in messages if pattern is None or re.search(pattern, m)])
-        if (want in ("yes", True) and got == 0) or (want in ("no", False) and got != 0) or \
-                (isinstance(want, int) and not isinstance(want, bool) and got != want):
+        if (
+            (want in ("yes", True) and got == 0)
+            or (want in ("no", False) and got != 0)
+            or (isinstance(want, int) and not isinstance(want, bool) and got != want)
+        ):
             about = f" matching /{pattern}/" if pattern else ""
             return f"expected {want} violation(s){about}, got {got}"
     return ""
@@ -164,8 +196,12 @@ def judge(case: Mapping[str, Any], docs: Mapping[str, Any], policies: PolicySet)
     kind = constraint.get("kind", "")
     mapping = MAPPINGS.get(kind)
     if mapping is None:
-        return CaseResult(civic="", outcome=Outcome.NOT_COVERED,
-                          detail=NOT_COVERED.get(kind, f"no Civic policy corresponds to {kind}"), **base)
+        return CaseResult(
+            civic="",
+            outcome=Outcome.NOT_COVERED,
+            detail=NOT_COVERED.get(kind, f"no Civic policy corresponds to {kind}"),
+            **base,
+        )
     params = mapping.params((constraint.get("spec") or {}).get("parameters") or {})
     policy = policies.get(mapping.policy)
     if isinstance(params, str) or policy is None:
@@ -180,8 +216,13 @@ def judge(case: Mapping[str, Any], docs: Mapping[str, Any], policies: PolicySet)
         report = evaluation.evaluate(PolicySet((policy,)), [reviewed, *others], platform={}, today=TODAY)
         messages = [m for v in report.verdicts if v.failed and (v.kind, v.name) == reviewed.key for m in v.messages]
     detail = check_assertions(case.get("assertions") or [{"violations": case["expected_violations"]}], messages)
-    return CaseResult(civic=mapping.policy, outcome=Outcome.DISAGREES if detail else Outcome.AGREES,
-                      messages=tuple(messages), detail=detail, **base)
+    return CaseResult(
+        civic=mapping.policy,
+        outcome=Outcome.DISAGREES if detail else Outcome.AGREES,
+        messages=tuple(messages),
+        detail=detail,
+        **base,
+    )
 
 
 def run(index: Iterable[Mapping[str, Any]], docs: Mapping[str, Any], policies: PolicySet) -> list[CaseResult]:
@@ -201,8 +242,10 @@ def table(results: Iterable[CaseResult]) -> list[dict[str, Any]]:
     """Per Gatekeeper policy: the Civic policy, and how many cases agree, disagree, are not covered."""
     rows: dict[str, dict[str, Any]] = {}
     for r in results:
-        row = rows.setdefault(r.gatekeeper, {"gatekeeper": r.gatekeeper, "civic": set(), "cases": 0,
-                                             "agrees": 0, "disagrees": 0, "not covered": 0})
+        row = rows.setdefault(
+            r.gatekeeper,
+            {"gatekeeper": r.gatekeeper, "civic": set(), "cases": 0, "agrees": 0, "disagrees": 0, "not covered": 0},
+        )
         row["cases"] += 1
         row[r.outcome.value] += 1
         if r.civic:
@@ -212,4 +255,3 @@ def table(results: Iterable[CaseResult]) -> list[dict[str, Any]]:
 
 def covered_ok(results: Iterable[CaseResult]) -> bool:
     return all(r.outcome is not Outcome.DISAGREES for r in results)
-

@@ -21,10 +21,15 @@ POD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job
 """Kinds whose policies judge a pod spec: the Pod itself, or the template a controller stamps."""
 
 API: dict[str, tuple[tuple[str, str], ...]] = {
-    "Pod": (("", "Pod"),), "Deployment": (("apps", "Deployment"),),
-    "StatefulSet": (("apps", "StatefulSet"),), "DaemonSet": (("apps", "DaemonSet"),),
-    "ReplicaSet": (("apps", "ReplicaSet"),), "Job": (("batch", "Job"),), "CronJob": (("batch", "CronJob"),),
-    "KubernetesService": (("", "Service"),), "Namespace": (("", "Namespace"),),
+    "Pod": (("", "Pod"),),
+    "Deployment": (("apps", "Deployment"),),
+    "StatefulSet": (("apps", "StatefulSet"),),
+    "DaemonSet": (("apps", "DaemonSet"),),
+    "ReplicaSet": (("apps", "ReplicaSet"),),
+    "Job": (("batch", "Job"),),
+    "CronJob": (("batch", "CronJob"),),
+    "KubernetesService": (("", "Service"),),
+    "Namespace": (("", "Namespace"),),
     "Ingress": (("networking.k8s.io", "Ingress"), ("extensions", "Ingress")),
     "RoleBinding": (("rbac.authorization.k8s.io", "RoleBinding"),),
     "ClusterRoleBinding": (("rbac.authorization.k8s.io", "ClusterRoleBinding"),),
@@ -36,10 +41,13 @@ CREATE_ONLY = ("Pod",)
 """Judged when created, not on update: a Pod's spec is fixed once it runs (Gatekeeper's
 pod-security templates exempt updates for the same reason)."""
 
+
 def _pod(of: Callable[[str], str]) -> str:
     """CEL for a value of the pod: of a Pod itself, else of the controller's pod template."""
-    return (f"object.kind == 'Pod' ? {of('object')} : object.kind == 'CronJob' ? "
-            f"{of('object.spec.jobTemplate.spec.template')} : {of('object.spec.template')}")
+    return (
+        f"object.kind == 'Pod' ? {of('object')} : object.kind == 'CronJob' ? "
+        f"{of('object.spec.jobTemplate.spec.template')} : {of('object.spec.template')}"
+    )
 
 
 def _listed(field: str) -> str:
@@ -52,8 +60,10 @@ COMMON: tuple[tuple[str, str], ...] = (
 )
 POD: tuple[tuple[str, str], ...] = (
     ("podSpec", _pod(lambda o: f"{o}.spec")),
-    ("podAnnotations", _pod(lambda o: f"(has({o}.metadata) && has({o}.metadata.annotations) ? "
-                                      f"{o}.metadata.annotations : {{}})")),
+    (
+        "podAnnotations",
+        _pod(lambda o: f"(has({o}.metadata) && has({o}.metadata.annotations) ? {o}.metadata.annotations : {{}})"),
+    ),
     ("podSecurity", "has(variables.podSpec.securityContext) ? variables.podSpec.securityContext : {}"),
     ("containers", _listed("containers")),
     ("initContainers", _listed("initContainers")),
@@ -61,8 +71,7 @@ POD: tuple[tuple[str, str], ...] = (
     ("volumes", _listed("volumes")),
 )
 
-VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    kind: COMMON + (POD if kind in POD_KINDS else ()) for kind in API}
+VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {kind: COMMON + (POD if kind in POD_KINDS else ()) for kind in API}
 """Per kind, in order (a later one may read an earlier one): name and CEL expression."""
 
 
@@ -85,9 +94,15 @@ def _hosts(obj: Mapping[str, Any]) -> list[str]:
 
 
 def _register(kind: str) -> None:
-    subjects.register(subjects.SubjectKind(
-        kind, lambda obj: dict(obj), hosts=_hosts if kind == "Ingress" else (lambda obj: []),
-        variables=lambda obj: compute(kind, obj), api=API[kind]))
+    subjects.register(
+        subjects.SubjectKind(
+            kind,
+            lambda obj: dict(obj),
+            hosts=_hosts if kind == "Ingress" else (lambda obj: []),
+            variables=lambda obj: compute(kind, obj),
+            api=API[kind],
+        )
+    )
 
 
 for _kind in API:
@@ -98,8 +113,10 @@ def subject(obj: Mapping[str, Any], *, file: str = "") -> subjects.Subject:
     """A Kubernetes object as a subject, named ``namespace/name`` (or ``name``)."""
     kind = subjects.kind_of(obj)
     if kind is None or kind not in API:
-        raise ValueError(f"'{obj.get('apiVersion')} {obj.get('kind')}' is not a Kubernetes kind "
-                         f"policies can judge; they judge: {', '.join(API)}")
+        raise ValueError(
+            f"'{obj.get('apiVersion')} {obj.get('kind')}' is not a Kubernetes kind "
+            f"policies can judge; they judge: {', '.join(API)}"
+        )
     meta = obj.get("metadata") or {}
     name = f"{meta['namespace']}/{meta.get('name', '')}" if meta.get("namespace") else meta.get("name", "")
     return subjects.Subject(kind, name, dict(obj), None, file)

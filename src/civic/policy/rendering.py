@@ -13,16 +13,23 @@ from civic.policy.verdicts import Report, Status
 
 def summary(report: Report) -> str:
     c = report.counts()
-    return (f"{c['policies']} policies, {c['verdicts']} verdicts: {c['denied']} denied, "
-            f"{c['warnings']} warnings, {c['audits']} audit findings, {c['exempt']} exempt")
+    return (
+        f"{c['policies']} policies, {c['verdicts']} verdicts: {c['denied']} denied, "
+        f"{c['warnings']} warnings, {c['audits']} audit findings, {c['exempt']} exempt"
+    )
 
 
 def markdown(report: Report) -> str:
     c = report.counts()
-    out = ["### Policy", "", "| denied | warnings | audit | exempt | passed |", "|---:|---:|---:|---:|---:|",
-           f"| {c['denied']} | {c['warnings']} | {c['audits']} | {c['exempt']} | {c['passed']} |", ""]
-    for title, icon, verdicts in (("Denied", ":no_entry:", report.denied),
-                                  ("Warnings", ":warning:", report.warnings)):
+    out = [
+        "### Policy",
+        "",
+        "| denied | warnings | audit | exempt | passed |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {c['denied']} | {c['warnings']} | {c['audits']} | {c['exempt']} | {c['passed']} |",
+        "",
+    ]
+    for title, icon, verdicts in (("Denied", ":no_entry:", report.denied), ("Warnings", ":warning:", report.warnings)):
         if verdicts:
             out += [f"**{title}:**", ""]
             out += [f"- {icon} `{v.where}` {m} (`{v.policy}`)" for v in verdicts for m in v.messages]

@@ -91,11 +91,11 @@ def _model_view(kind: str) -> View:
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"not a valid {kind}: {where}: {first['msg']}") from None
         return full(model)
+
     return view
 
 
-SAFE_SERVICE = {"security": models.SecurityContext().model_dump(mode="json", by_alias=True),
-                "exposure": "router"}
+SAFE_SERVICE = {"security": models.SecurityContext().model_dump(mode="json", by_alias=True), "exposure": "router"}
 
 
 def full(model: models.Model) -> dict[str, Any]:
@@ -117,28 +117,42 @@ def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 register(SubjectKind("Platform", _model_view("Platform")))
 register(SubjectKind("Team", _model_view("Team")))
-register(SubjectKind(
-    "Environment", _model_view("Environment"),
-    hosts=lambda obj: [h["name"] for h in _spec(obj).get("hosts", [])],
-    variables=lambda obj: _spec(obj).get("variables", {}),
-    exceptions=lambda obj: _spec(obj).get("policyExceptions") or []))
-register(SubjectKind(
-    "Service", _model_view("Service"),
-    hosts=lambda obj: [r["host"] for r in _spec(obj).get("routes", []) if r.get("host")],
-    variables=lambda obj: _spec(obj).get("env", {}),
-    exceptions=lambda obj: _spec(obj).get("policyExceptions") or []))
+register(
+    SubjectKind(
+        "Environment",
+        _model_view("Environment"),
+        hosts=lambda obj: [h["name"] for h in _spec(obj).get("hosts", [])],
+        variables=lambda obj: _spec(obj).get("variables", {}),
+        exceptions=lambda obj: _spec(obj).get("policyExceptions") or [],
+    )
+)
+register(
+    SubjectKind(
+        "Service",
+        _model_view("Service"),
+        hosts=lambda obj: [r["host"] for r in _spec(obj).get("routes", []) if r.get("host")],
+        variables=lambda obj: _spec(obj).get("env", {}),
+        exceptions=lambda obj: _spec(obj).get("policyExceptions") or [],
+    )
+)
 
 
-def from_model(model: models.Kind, *, environment: models.Environment | None = None,
-               file: str = "", document: yamlpos.Document | None = None) -> Subject:
+def from_model(
+    model: models.Kind,
+    *,
+    environment: models.Environment | None = None,
+    file: str = "",
+    document: yamlpos.Document | None = None,
+) -> Subject:
     """A subject from a loaded model (the estate's, or a service about to deploy)."""
     obj = full(model)
     env = obj if isinstance(model, models.Environment) else (full(environment) if environment else None)
     return Subject(obj["kind"], obj["metadata"]["name"], obj, env, file, document)
 
 
-def from_spec(kind: str, name: str, spec: Mapping[str, Any], *,
-              environment: Mapping[str, Any] | None = None, file: str = "") -> Subject:
+def from_spec(
+    kind: str, name: str, spec: Mapping[str, Any], *, environment: Mapping[str, Any] | None = None, file: str = ""
+) -> Subject:
     """A subject from a stored canonical spec; raises ValueError if it is no longer valid."""
     obj = KINDS[kind].view(spec)
     env = obj if kind == "Environment" else environment
@@ -150,20 +164,31 @@ def platform_variables(platform: Mapping[str, Any]) -> dict[str, Any]:
 
     The small ones save converting the whole of civic.yaml for CEL, object by object."""
     spec = _spec(platform)
-    return {"platform": platform, "domains": [spec.get("baseDomain", "localhost"), *spec.get("domains", [])],
-            "businessUnits": list(spec.get("businessUnits") or [])}
+    return {
+        "platform": platform,
+        "domains": [spec.get("baseDomain", "localhost"), *spec.get("domains", [])],
+        "businessUnits": list(spec.get("businessUnits") or []),
+    }
 
 
 def variables(subject: Subject, platform: Mapping[str, Any]) -> dict[str, Any]:
     """The CEL variables of ``subject``, besides ``platform``, ``domains`` and ``params``."""
     kind = KINDS[subject.kind]
-    return {"object": subject.object, "environment": subject.environment,
-            "hosts": kind.hosts(subject.object), "variables": dict(kind.variables(subject.object)),
-            "effective": effective_resources(subject, platform)}
+    return {
+        "object": subject.object,
+        "environment": subject.environment,
+        "hosts": kind.hosts(subject.object),
+        "variables": dict(kind.variables(subject.object)),
+        "effective": effective_resources(subject, platform),
+    }
 
 
-RESOURCES = (("cpu", "defaultCpu"), ("memory", "defaultMemory"),
-             ("requestCpu", "defaultRequestCpu"), ("requestMemory", "defaultRequestMemory"))
+RESOURCES = (
+    ("cpu", "defaultCpu"),
+    ("memory", "defaultMemory"),
+    ("requestCpu", "defaultRequestCpu"),
+    ("requestMemory", "defaultRequestMemory"),
+)
 
 
 def effective_resources(subject: Subject, platform: Mapping[str, Any]) -> dict[str, Any]:

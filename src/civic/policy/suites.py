@@ -27,20 +27,40 @@ from civic.spec import yamlpos
 TODAY = datetime.date(2030, 1, 1)  # suites judge on a fixed day, so exceptions' expiry is stable
 
 BASES: dict[str, dict[str, Any]] = {
-    "Platform": {"apiVersion": "civic/v1", "kind": "Platform", "metadata": {"name": "test-platform"},
-                 "spec": {"baseDomain": "civic.test", "domains": ["service.justice.gov.uk"],
-                          "businessUnits": ["HQ", "LAA"]}},
-    "Team": {"apiVersion": "civic/v1", "kind": "Team", "metadata": {"name": "test-team"},
-             "spec": {"email": "test-team@justice.gov.uk"}},
-    "Environment": {"apiVersion": "civic/v1", "kind": "Environment", "metadata": {"name": "test-dev"},
-                    "spec": {"team": "test-team", "businessUnit": "HQ", "application": "A test service",
-                             "owner": "Test team: test-team@justice.gov.uk",
-                             "sourceCode": "https://github.com/ministryofjustice/test",
-                             "teamChannel": "#test-team", "production": False,
-                             "environmentName": "development", "access": [{"team": "test-team"}]}},
-    "Service": {"apiVersion": "civic/v1", "kind": "Service", "metadata": {"name": "web"},
-                "spec": {"run": {"command": ["python", "-m", "http.server"]}, "replicas": 2,
-                         "readiness": {"path": "/healthz"}}},
+    "Platform": {
+        "apiVersion": "civic/v1",
+        "kind": "Platform",
+        "metadata": {"name": "test-platform"},
+        "spec": {"baseDomain": "civic.test", "domains": ["service.justice.gov.uk"], "businessUnits": ["HQ", "LAA"]},
+    },
+    "Team": {
+        "apiVersion": "civic/v1",
+        "kind": "Team",
+        "metadata": {"name": "test-team"},
+        "spec": {"email": "test-team@justice.gov.uk"},
+    },
+    "Environment": {
+        "apiVersion": "civic/v1",
+        "kind": "Environment",
+        "metadata": {"name": "test-dev"},
+        "spec": {
+            "team": "test-team",
+            "businessUnit": "HQ",
+            "application": "A test service",
+            "owner": "Test team: test-team@justice.gov.uk",
+            "sourceCode": "https://github.com/ministryofjustice/test",
+            "teamChannel": "#test-team",
+            "production": False,
+            "environmentName": "development",
+            "access": [{"team": "test-team"}],
+        },
+    },
+    "Service": {
+        "apiVersion": "civic/v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"run": {"command": ["python", "-m", "http.server"]}, "replicas": 2, "readiness": {"path": "/healthz"}},
+    },
 }
 
 
@@ -55,8 +75,9 @@ class CaseResult:
 
     def __str__(self) -> str:
         mark = "ok  " if self.ok else "FAIL"
-        return f"{mark} {self.policy}: {self.case}" + (f"\n     {self.file}:{self.line}: {self.detail}"
-                                                       if not self.ok else "")
+        return f"{mark} {self.policy}: {self.case}" + (
+            f"\n     {self.file}:{self.line}: {self.detail}" if not self.ok else ""
+        )
 
 
 def merge(base: Any, over: Any) -> Any:
@@ -72,8 +93,11 @@ def merge(base: Any, over: Any) -> Any:
 def builtin_texts() -> dict[str, str]:
     """The built-in suites' texts, keyed by a name a person can find."""
     folder = importlib.resources.files("civic.policy") / "suites"
-    return {f"civic/policy/suites/{f.name}": f.read_text(encoding="utf-8")
-            for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml")}
+    return {
+        f"civic/policy/suites/{f.name}": f.read_text(encoding="utf-8")
+        for f in sorted(folder.iterdir(), key=lambda f: f.name)
+        if f.name.endswith(".yaml")
+    }
 
 
 def _object(suite: documents.SuiteDocument, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,8 +107,7 @@ def _object(suite: documents.SuiteDocument, kind: str, raw: Mapping[str, Any]) -
     return merged  # two mappings merge into a dict
 
 
-def _subjects(suite: documents.SuiteDocument, case: documents.Case,
-              default_kind: str) -> list[subjects.Subject]:
+def _subjects(suite: documents.SuiteDocument, case: documents.Case, default_kind: str) -> list[subjects.Subject]:
     env_raw = _object(suite, "Environment", case.environment or {})
     env_view = subjects.KINDS["Environment"].view(env_raw)
     out = []
@@ -120,8 +143,16 @@ def run_suite(suite: documents.SuiteDocument, doc: yamlpos.Document, policies: P
     policy = policies.get(name)
     if policy is None:
         line, _ = doc.where(("spec", "policy"))
-        return [CaseResult(doc.file, line, name, "(suite)", False,
-                           f"no policy named '{name}' is in force; 'civic policy list' shows them")]
+        return [
+            CaseResult(
+                doc.file,
+                line,
+                name,
+                "(suite)",
+                False,
+                f"no policy named '{name}' is in force; 'civic policy list' shows them",
+            )
+        ]
     platform = subjects.KINDS["Platform"].view(_object(suite, "Platform", {}))
     out = []
     for i, case in enumerate(suite.spec.cases):
@@ -138,8 +169,7 @@ def run_suite(suite: documents.SuiteDocument, doc: yamlpos.Document, policies: P
     return out
 
 
-def run(parsed: Iterable[tuple[documents.SuiteDocument, yamlpos.Document]],
-        policies: PolicySet) -> list[CaseResult]:
+def run(parsed: Iterable[tuple[documents.SuiteDocument, yamlpos.Document]], policies: PolicySet) -> list[CaseResult]:
     out: list[CaseResult] = []
     for suite, doc in parsed:
         out += run_suite(suite, doc, policies)

@@ -94,9 +94,15 @@ class Report:
         return [v for v in self.verdicts if v.status is Status.PASSED]
 
     def counts(self) -> dict[str, int]:
-        return {"policies": self.policies, "verdicts": len(self.verdicts), "passed": len(self.passed),
-                "denied": len(self.denied), "warnings": len(self.warnings),
-                "audits": len(self.audits), "exempt": len(self.exempt)}
+        return {
+            "policies": self.policies,
+            "verdicts": len(self.verdicts),
+            "passed": len(self.passed),
+            "denied": len(self.denied),
+            "warnings": len(self.warnings),
+            "audits": len(self.audits),
+            "exempt": len(self.exempt),
+        }
 
     def by_environment(self) -> dict[str, list[Verdict]]:
         """Verdicts grouped by the environment they concern ('' for teams and the platform)."""
@@ -108,12 +114,11 @@ class Report:
     def denial_message(self) -> str:
         """The message a refused apply or deploy shows: every denial, one a line."""
         lines = [line for v in self.denied for line in v.lines()]
-        head = f"denied by policy ({len(lines)} violation{'s' if len(lines) != 1 else ''}); " \
-               "nothing was changed:"
+        head = f"denied by policy ({len(lines)} violation{'s' if len(lines) != 1 else ''}); nothing was changed:"
         return "\n".join([head, *(f"  {line}" for line in lines)])
 
     def as_dict(self, *, include_passed: bool = True) -> dict[str, Any]:
-        shown: Iterable[Verdict] = self.verdicts if include_passed else \
-            [v for v in self.verdicts if v.status is not Status.PASSED]
-        return {"summary": self.counts(), "notes": list(self.notes),
-                "verdicts": [v.as_dict() for v in shown]}
+        shown: Iterable[Verdict] = (
+            self.verdicts if include_passed else [v for v in self.verdicts if v.status is not Status.PASSED]
+        )
+        return {"summary": self.counts(), "notes": list(self.notes), "verdicts": [v.as_dict() for v in shown]}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from civic import policy
 from civic.backends import base
 from civic.reconcile import variables
-from civic import policy
 from civic.spec import models
 from civic.store import deployments
 from civic.store.crypto import SecretBox
@@ -58,6 +58,15 @@ def environment(ctx: Context, name: str) -> tuple[base.DesiredEnvironment, list[
         resolved = variables.resolve(env.spec, service.spec.env, secret=secret_lookup(ctx, name))
         warnings += [f"{current.service}: {w}" for w in resolved.warnings]
         warnings += [f"{current.service}: variable {v} is not set: {p}." for v, p in resolved.errors]
-        out.append(base.ServiceRevision(name, current.service, current.revision, service.spec,
-                                        resolved.environ, current.replicas, current.generation))
+        out.append(
+            base.ServiceRevision(
+                name,
+                current.service,
+                current.revision,
+                service.spec,
+                resolved.environ,
+                current.replicas,
+                current.generation,
+            )
+        )
     return base.DesiredEnvironment(name, platform(ctx), env, tuple(out)), warnings

@@ -52,9 +52,17 @@ class Failure:
 
 
 class Reconciler:
-    def __init__(self, ctx: desired.Context, backend: base.Backend, *, resync: float = 5.0,
-                 watch: float = 0.25, backoff: float = 1.0, max_backoff: float = 60.0,
-                 on_failed: Callable[[deployments.Current, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: desired.Context,
+        backend: base.Backend,
+        *,
+        resync: float = 5.0,
+        watch: float = 0.25,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        on_failed: Callable[[deployments.Current, str], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.backend = backend
         self.on_failed = on_failed
@@ -105,9 +113,11 @@ class Reconciler:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.tasks = [aiotasks.guarded("reconciler", self._work),
-                      aiotasks.guarded("resync", self._resync),
-                      aiotasks.guarded("rollback watcher", self._watch)]
+        self.tasks = [
+            aiotasks.guarded("reconciler", self._work),
+            aiotasks.guarded("resync", self._resync),
+            aiotasks.guarded("rollback watcher", self._watch),
+        ]
 
     async def aclose(self) -> None:
         for timer in self._timers.values():
@@ -150,8 +160,7 @@ class Reconciler:
             await self.backend.apply(state)
         except errors.TemporaryError as e:
             delay = e.delay if e.delay is not None else self.resync
-            log.warning("reconciling %s failed temporarily: %s; will try again in %g s",
-                        environment, e.message, delay)
+            log.warning("reconciling %s failed temporarily: %s; will try again in %g s", environment, e.message, delay)
             self.counts["temporary"] += 1
             self.failures.pop(environment, None)
             self._retry_in(environment, delay)
@@ -160,8 +169,13 @@ class Reconciler:
         except errors.CivicError as e:
             attempts = self._attempts.get(environment, 0) + 1
             delay = min(self.backoff * 2 ** (attempts - 1), self.max_backoff)
-            log.warning("reconciling %s failed: %s; will try again in %g s (attempt %d)",
-                        environment, e.message, delay, attempts)
+            log.warning(
+                "reconciling %s failed: %s; will try again in %g s (attempt %d)",
+                environment,
+                e.message,
+                delay,
+                attempts,
+            )
             self.counts["error"] += 1
             self.failures.pop(environment, None)
             self._retry_in(environment, delay)
@@ -169,8 +183,9 @@ class Reconciler:
         else:
             self._succeeded(environment)
 
-    def _failed_permanently(self, environment: str, e: errors.PermanentError,
-                            state: base.DesiredEnvironment | None) -> None:
+    def _failed_permanently(
+        self, environment: str, e: errors.PermanentError, state: base.DesiredEnvironment | None
+    ) -> None:
         previous = self.failures.get(environment)
         new = previous is None or previous.message != e.message
         since = previous.since if previous is not None and not new else time.time()

@@ -23,10 +23,10 @@ from typing import Any
 
 import psutil
 
-from civic.errors import CivicError
-from civic.observability import rules, routing, scrape, stack
-from civic.reconcile import desired
 from civic import aiotasks
+from civic.errors import CivicError
+from civic.observability import routing, rules, scrape, stack
+from civic.reconcile import desired
 from civic.spec import models
 from civic.store import state
 
@@ -47,10 +47,19 @@ class Replica:
 
 
 class Monitor:
-    def __init__(self, ctx: desired.Context, *, workdir: str, ports: stack.Ports, api_port: int,
-                 stats_port: int, replicas: Callable[[], list[Replica]],
-                 service_url: Callable[[str, str], str], enabled: bool = True,
-                 retention: str = "15d") -> None:
+    def __init__(
+        self,
+        ctx: desired.Context,
+        *,
+        workdir: str,
+        ports: stack.Ports,
+        api_port: int,
+        stats_port: int,
+        replicas: Callable[[], list[Replica]],
+        service_url: Callable[[str, str], str],
+        enabled: bool = True,
+        retention: str = "15d",
+    ) -> None:
         self.ctx = ctx
         self.workdir = workdir
         self.stack = stack.Stack(workdir=workdir, ports=ports, retention=retention)
@@ -73,8 +82,13 @@ class Monitor:
     def describe(self) -> dict[str, Any]:
         if not self.on:
             return {"monitoring": "off", "reason": self.off_reason}
-        return {"monitoring": "on", "prometheus": self.stack.prometheus_url,
-                "alertmanager": self.stack.alertmanager_url, "pushgateway": self.stack.pushgateway_url, "retention": self.stack.retention}
+        return {
+            "monitoring": "on",
+            "prometheus": self.stack.prometheus_url,
+            "alertmanager": self.stack.alertmanager_url,
+            "pushgateway": self.stack.pushgateway_url,
+            "retention": self.stack.retention,
+        }
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -131,18 +145,28 @@ class Monitor:
         for name, env in sorted(envs.items()):
             group = rules.environment_rules(env)
             for service, spec in sorted(services.get(name, {}).items()):
-                group += rules.service_rules(environment=env, service=service, spec=spec,
-                                             link=self.service_url(name, service))
+                group += rules.service_rules(
+                    environment=env, service=service, spec=spec, link=self.service_url(name, service)
+                )
             out[f"rules/{name}.yml"] = rules.rule_file({name: group})
         out["targets/replicas.json"] = scrape.targets_file(self._targets(envs, services))
-        haproxy_labels = {f"{svc}.{env}": f"{env}/{svc}/{envs[env].spec.team}"
-                          for env, by_name in services.items() if env in envs for svc in by_name}
-        out["prometheus.yml"] = scrape.config_text(scrape.prometheus_config(
-            rules_glob=os.path.join(self.workdir, "rules", "*.yml"),
-            targets_dir=os.path.join(self.workdir, "targets"),
-            alertmanager=f"127.0.0.1:{self.stack.ports.alertmanager}",
-            civic=f"127.0.0.1:{self.api_port}", haproxy=f"127.0.0.1:{self.stats_port}",
-            pushgateway=f"127.0.0.1:{self.stack.ports.pushgateway}", haproxy_labels=haproxy_labels))
+        haproxy_labels = {
+            f"{svc}.{env}": f"{env}/{svc}/{envs[env].spec.team}"
+            for env, by_name in services.items()
+            if env in envs
+            for svc in by_name
+        }
+        out["prometheus.yml"] = scrape.config_text(
+            scrape.prometheus_config(
+                rules_glob=os.path.join(self.workdir, "rules", "*.yml"),
+                targets_dir=os.path.join(self.workdir, "targets"),
+                alertmanager=f"127.0.0.1:{self.stack.ports.alertmanager}",
+                civic=f"127.0.0.1:{self.api_port}",
+                haproxy=f"127.0.0.1:{self.stats_port}",
+                pushgateway=f"127.0.0.1:{self.stack.ports.pushgateway}",
+                haproxy_labels=haproxy_labels,
+            )
+        )
         out.update(self._alertmanager(teams))
         return out
 
@@ -165,12 +189,19 @@ class Monitor:
             return os.path.join(self.workdir, rel)
 
         config = routing.alertmanager_config(
-            teams=teams, civic_webhook=f"http://127.0.0.1:{self.api_port}/v1/alerts/webhook",
-            secret_file=file, secret_value=value)
+            teams=teams,
+            civic_webhook=f"http://127.0.0.1:{self.api_port}/v1/alerts/webhook",
+            secret_file=file,
+            secret_value=value,
+        )
         config["receivers"][0]["webhook_configs"][0]["http_config"] = {
-            "authorization": {"credentials_file": os.path.join(self.workdir, "secrets", "webhook-token")}}
-        return {**secret_files, "secrets/webhook-token": self.webhook_token,
-                "alertmanager.yml": routing.config_text(config)}
+            "authorization": {"credentials_file": os.path.join(self.workdir, "secrets", "webhook-token")}
+        }
+        return {
+            **secret_files,
+            "secrets/webhook-token": self.webhook_token,
+            "alertmanager.yml": routing.config_text(config),
+        }
 
     def _services(self) -> dict[str, dict[str, models.ServiceSpec]]:
         out: dict[str, dict[str, models.ServiceSpec]] = {}
@@ -178,16 +209,26 @@ class Monitor:
             out.setdefault(environment, {})[service] = model.spec
         return out
 
-    def _targets(self, envs: dict[str, models.Environment],
-                 services: dict[str, dict[str, models.ServiceSpec]]) -> list[scrape.Target]:
+    def _targets(
+        self, envs: dict[str, models.Environment], services: dict[str, dict[str, models.ServiceSpec]]
+    ) -> list[scrape.Target]:
         out = []
         for r in self.replicas():
             spec = services.get(r.environment, {}).get(r.service)
             env = envs.get(r.environment)
             if spec is None or env is None or not spec.metrics_path:
                 continue
-            out.append(scrape.Target(f"127.0.0.1:{r.port}", r.environment, r.service, env.spec.team,
-                                     revision=str(r.revision), replica=r.id, metrics_path=spec.metrics_path))
+            out.append(
+                scrape.Target(
+                    f"127.0.0.1:{r.port}",
+                    r.environment,
+                    r.service,
+                    env.spec.team,
+                    revision=str(r.revision),
+                    replica=r.id,
+                    metrics_path=spec.metrics_path,
+                )
+            )
         return out
 
     # --- files -----------------------------------------------------------------------------

@@ -20,8 +20,10 @@ from collections.abc import Callable, Mapping
 from civic.errors import CivicError, NotFound
 from civic.spec import models, refs
 
-BACKING = ("'${{{ref}}}' refers to a backing service, which the local runtime does not "
-           "provision yet; remove the variable, or deploy where backing services are provided")
+BACKING = (
+    "'${{{ref}}}' refers to a backing service, which the local runtime does not "
+    "provision yet; remove the variable, or deploy where backing services are provided"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +33,7 @@ class Resolved:
     errors: tuple[tuple[str, str], ...]  # (variable, what is wrong), service variables only
 
 
-def resolve(environment: models.EnvironmentSpec, own: Mapping[str, str], *,
-            secret: Callable[[str], str]) -> Resolved:
+def resolve(environment: models.EnvironmentSpec, own: Mapping[str, str], *, secret: Callable[[str], str]) -> Resolved:
     """Resolve the environment's variables, then ``own`` (which win on a clash)."""
     environ: dict[str, str] = {}
     warnings: list[str] = []
@@ -54,8 +55,7 @@ def resolve(environment: models.EnvironmentSpec, own: Mapping[str, str], *,
     return Resolved(environ, tuple(warnings), tuple(errors))
 
 
-def _one(value: str, environment: models.EnvironmentSpec,
-         secret: Callable[[str], str]) -> tuple[str, str | None]:
+def _one(value: str, environment: models.EnvironmentSpec, secret: Callable[[str], str]) -> tuple[str, str | None]:
     found = refs.find(value)
     for ref in found:
         problem = refs.check(ref, environment)
@@ -68,8 +68,7 @@ def _one(value: str, environment: models.EnvironmentSpec,
         try:
             values[ref.text] = secret(ref.name)
         except NotFound:
-            return "", (f"secret '{ref.name}' has no value yet; set it with 'civic secret set "
-                        f"ENV {ref.name}'")
+            return "", (f"secret '{ref.name}' has no value yet; set it with 'civic secret set ENV {ref.name}'")
         except CivicError as e:
             return "", e.message.rstrip(".")
     return refs.substitute(value, lambda ref: values[ref.text]), None

@@ -35,14 +35,19 @@ def check(estate: Estate, *, present: frozenset[str] = frozenset()) -> list[Prob
 def _file_names(estate: Estate) -> Iterator[Problem]:
     for (kind, name), rel in estate.files.items():
         if kind == "Team" and rel != f"teams/{name}.yaml":
-            yield estate.documents[rel].problem(("metadata", "name"), (
-                f"the team is named '{name}' but its file is {rel}; rename the file to "
-                f"teams/{name}.yaml or change the name."))
+            yield estate.documents[rel].problem(
+                ("metadata", "name"),
+                (
+                    f"the team is named '{name}' but its file is {rel}; rename the file to "
+                    f"teams/{name}.yaml or change the name."
+                ),
+            )
         if kind == "Environment" and rel != f"environments/{name}/environment.yaml":
             folder = rel.split("/")[1]
-            yield estate.documents[rel].problem(("metadata", "name"), (
-                f"the environment is named '{name}' but its folder is '{folder}'; the two must "
-                "be the same."))
+            yield estate.documents[rel].problem(
+                ("metadata", "name"),
+                (f"the environment is named '{name}' but its folder is '{folder}'; the two must be the same."),
+            )
 
 
 def _suggest(name: str, known: list[str]) -> str:
@@ -58,35 +63,52 @@ def _environments(estate: Estate, present: frozenset[str]) -> Iterator[Problem]:
         doc = estate.document("Environment", name)
         spec = env.spec
         if spec.team not in estate.teams and f"teams/{spec.team}.yaml" not in present:
-            yield doc.problem(("spec", "team"), f"team '{spec.team}' does not exist (no file "
-                              f"teams/{spec.team}.yaml){_suggest(spec.team, teams)}")
+            yield doc.problem(
+                ("spec", "team"),
+                f"team '{spec.team}' does not exist (no file teams/{spec.team}.yaml){_suggest(spec.team, teams)}",
+            )
         for i, grant in enumerate(spec.access):
             if grant.team and grant.team not in estate.teams and f"teams/{grant.team}.yaml" not in present:
-                yield doc.problem(("spec", "access", i, "team"), f"team '{grant.team}' does not "
-                                  f"exist{_suggest(grant.team, teams)}")
+                yield doc.problem(
+                    ("spec", "access", i, "team"), f"team '{grant.team}' does not exist{_suggest(grant.team, teams)}"
+                )
         if spec.business_unit not in platform.business_units:
-            yield doc.problem(("spec", "businessUnit"), (
-                f"'{spec.business_unit}' is not a business unit of this platform; use one of "
-                f"{', '.join(platform.business_units)} (civic.yaml spec.businessUnits)."))
+            yield doc.problem(
+                ("spec", "businessUnit"),
+                (
+                    f"'{spec.business_unit}' is not a business unit of this platform; use one of "
+                    f"{', '.join(platform.business_units)} (civic.yaml spec.businessUnits)."
+                ),
+            )
         if spec.environment_name not in platform.environment_names:
-            yield doc.problem(("spec", "environmentName"), (
-                f"'{spec.environment_name}' is not an environment name of this platform; use one "
-                f"of {', '.join(platform.environment_names)} (civic.yaml spec.environmentNames)."))
+            yield doc.problem(
+                ("spec", "environmentName"),
+                (
+                    f"'{spec.environment_name}' is not an environment name of this platform; use one "
+                    f"of {', '.join(platform.environment_names)} (civic.yaml spec.environmentNames)."
+                ),
+            )
         if spec.production:
             for field, value in (("owner", spec.owner), ("teamChannel", spec.team_channel)):
                 if not value:
-                    yield doc.problem(("spec", field), f"a production environment needs '{field}' "
-                                      "so that someone can be reached when it breaks.")
+                    yield doc.problem(
+                        ("spec", field),
+                        f"a production environment needs '{field}' so that someone can be reached when it breaks.",
+                    )
         if len(name) + 1 + len(platform.base_domain) > domain_room:
-            yield doc.problem(("metadata", "name"), (
-                f"'{name}.{platform.base_domain}' leaves no room for a service name within "
-                f"{MAX_HOSTNAME} characters; choose a shorter name."))
+            yield doc.problem(
+                ("metadata", "name"),
+                (
+                    f"'{name}.{platform.base_domain}' leaves no room for a service name within "
+                    f"{MAX_HOSTNAME} characters; choose a shorter name."
+                ),
+            )
         for i, other in enumerate(spec.network.allow_from):
-            if other not in estate.environments and \
-                    f"environments/{other}/environment.yaml" not in present:
-                yield doc.problem(("spec", "network", "allowFrom", i), (
-                    f"environment '{other}' does not exist"
-                    f"{_suggest(other, sorted(estate.environments))}"))
+            if other not in estate.environments and f"environments/{other}/environment.yaml" not in present:
+                yield doc.problem(
+                    ("spec", "network", "allowFrom", i),
+                    (f"environment '{other}' does not exist{_suggest(other, sorted(estate.environments))}"),
+                )
         yield from _references(doc, spec)
 
 
@@ -107,13 +129,18 @@ def _hostnames(estate: Estate) -> Iterator[Problem]:
                 if len(label) > MAX_LABEL:
                     yield estate.document("Environment", name).problem(
                         ("spec", "hosts", i, "name"),
-                        f"the label '{label}' is {len(label)} characters; at most {MAX_LABEL}.")
+                        f"the label '{label}' is {len(label)} characters; at most {MAX_LABEL}.",
+                    )
     for hostname, owners in sorted(claims.items()):
         if len(owners) < 2 or all(shared for _, _, shared in owners):
             continue
         names = [n for n, _, _ in owners]
         for name, i, _ in owners:
             others = ", ".join(f"'{n}'" for n in names if n != name) or "itself"
-            yield estate.document("Environment", name).problem(("spec", "hosts", i, "name"), (
-                f"hostname '{hostname}' is also claimed by {others}; a hostname belongs to one "
-                "environment unless every claim says 'shared: true'."))
+            yield estate.document("Environment", name).problem(
+                ("spec", "hosts", i, "name"),
+                (
+                    f"hostname '{hostname}' is also claimed by {others}; a hostname belongs to one "
+                    "environment unless every claim says 'shared: true'."
+                ),
+            )

@@ -54,8 +54,18 @@ class Estate:
 def read(root: str) -> dict[str, str]:
     """Texts of the estate's files, keyed by path relative to ``root`` (with '/')."""
     if not os.path.isdir(root):
-        raise SpecError([Problem(root, 0, 0, "", "no such directory; give the path of an estate "
-                                 "repository (one with a civic.yaml), or create one with 'civic init'.")])
+        raise SpecError(
+            [
+                Problem(
+                    root,
+                    0,
+                    0,
+                    "",
+                    "no such directory; give the path of an estate "
+                    "repository (one with a civic.yaml), or create one with 'civic init'.",
+                )
+            ]
+        )
     texts: dict[str, str] = {}
     for rel in paths(root):
         path = os.path.join(root, rel)
@@ -112,8 +122,11 @@ def paths(root: str) -> list[str]:
     for folder in (TEAMS_DIR, "policies", os.path.join("policies", "tests")):
         full = os.path.join(root, folder)
         if os.path.isdir(full):
-            out += [f"{folder}/{n}".replace(os.sep, "/") for n in sorted(os.listdir(full))
-                    if os.path.isfile(os.path.join(full, n))]
+            out += [
+                f"{folder}/{n}".replace(os.sep, "/")
+                for n in sorted(os.listdir(full))
+                if os.path.isfile(os.path.join(full, n))
+            ]
     envs = os.path.join(root, ENVIRONMENTS_DIR)
     if os.path.isdir(envs):
         for name in sorted(os.listdir(envs)):
@@ -138,8 +151,9 @@ def load(root: str, *, cache: ParseCache | None = None, known: Known | None = No
     return parse(read(root), root=root, cache=cache, known=known)
 
 
-def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None = None,
-          known: Known | None = None) -> Estate:
+def parse(
+    texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None = None, known: Known | None = None
+) -> Estate:
     """Texts of files (relative paths) in, a checked Estate out. Pure but for ``cache``,
     which maps (path, text) to the document and model of files that loaded cleanly, and
     ``known`` (see :data:`Known`), which gains the files parsed here that loaded cleanly."""
@@ -149,20 +163,36 @@ def parse(texts: Mapping[str, str], *, root: str = ".", cache: ParseCache | None
     extra: dict[str, str] = {}
     digests = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in texts.items()}
     if PLATFORM_FILE not in texts:
-        problems.append(Problem(PLATFORM_FILE, 0, 0, "", "missing: an estate needs a civic.yaml "
-                                "with the platform's settings; 'civic init' writes one."))
+        problems.append(
+            Problem(
+                PLATFORM_FILE,
+                0,
+                0,
+                "",
+                "missing: an estate needs a civic.yaml with the platform's settings; 'civic init' writes one.",
+            )
+        )
     for rel, text in sorted(texts.items()):
         expect = _kind_for(rel)
         if expect is None:
             if rel.startswith("policies/"):
                 extra[rel] = text
             elif rel.startswith(TEAMS_DIR + "/"):
-                problems.append(Problem(rel, 0, 0, "", "only '<team>.yaml' files belong in teams/; "
-                                        "rename it or move it out."))
+                problems.append(
+                    Problem(rel, 0, 0, "", "only '<team>.yaml' files belong in teams/; rename it or move it out.")
+                )
             continue
         if text == MISSING:
-            problems.append(Problem(rel, 0, 0, "", "missing: every folder under environments/ "
-                                    "needs an environment.yaml; add one or remove the folder."))
+            problems.append(
+                Problem(
+                    rel,
+                    0,
+                    0,
+                    "",
+                    "missing: every folder under environments/ "
+                    "needs an environment.yaml; add one or remove the folder.",
+                )
+            )
             continue
         if "\x00" in text:
             problems.append(Problem(rel, 0, 0, "", "is not UTF-8 text."))
@@ -216,8 +246,9 @@ def _kind_for(rel: str) -> str | None:
     return None
 
 
-def _assemble(root: str, loaded: dict[str, models.Kind], documents: dict[str, yamlpos.Document],
-              extra: dict[str, str]) -> Estate | None:
+def _assemble(
+    root: str, loaded: dict[str, models.Kind], documents: dict[str, yamlpos.Document], extra: dict[str, str]
+) -> Estate | None:
     """The estate of the files that loaded; None if civic.yaml did not."""
     platform = loaded.get(PLATFORM_FILE)
     teams: dict[str, models.Team] = {}

@@ -24,8 +24,12 @@ def load(doc: Document, *, expect: str) -> tuple[models.Kind | None, list[Proble
     """Validate ``doc`` as kind ``expect``; return the model (or None) and the problems."""
     data = doc.data
     if not isinstance(data, dict):
-        return None, [doc.problem((), f"the file must hold a mapping with apiVersion, kind, "
-                                      f"metadata and spec; it holds {_describe(data)}.")]
+        return None, [
+            doc.problem(
+                (),
+                f"the file must hold a mapping with apiVersion, kind, metadata and spec; it holds {_describe(data)}.",
+            )
+        ]
     problems = _check_header(doc, expect)
     if problems:
         return None, problems
@@ -41,8 +45,11 @@ def _check_header(doc: Document, expect: str) -> list[Problem]:
     out = []
     version = data.get("apiVersion")
     if version is None:
-        out.append(doc.problem(("apiVersion",), f"required field 'apiVersion' is missing; add "
-                                                f"'apiVersion: {models.API_VERSION}'."))
+        out.append(
+            doc.problem(
+                ("apiVersion",), f"required field 'apiVersion' is missing; add 'apiVersion: {models.API_VERSION}'."
+            )
+        )
     elif version != models.API_VERSION:
         out.append(doc.problem(("apiVersion",), f"must be '{models.API_VERSION}', got '{version}'."))
     kind = data.get("kind")
@@ -84,8 +91,12 @@ def _message(error: pydantic_core.ErrorDetails) -> str:
     if kind == "list_type":
         return f"must be a list, got {_describe(got)}."
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {"greater_than_equal": "at least", "greater_than": "more than",
-                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        words = {
+            "greater_than_equal": "at least",
+            "greater_than": "more than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
         bound = next(iter(ctx.values()))
         return f"must be {words} {bound}, got {shown}."
     if kind == "too_short":

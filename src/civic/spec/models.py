@@ -35,7 +35,10 @@ class Model(pydantic.BaseModel):
     """Base of every spec model: camelCase in files, unknown fields rejected, frozen."""
 
     model_config = pydantic.ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
         str_strip_whitespace=True,
     )
 
@@ -84,8 +87,10 @@ def _dns_label(value: str) -> str:
     if len(value) > 63:
         raise ValueError(f"'{value}' is {len(value)} characters; a name is at most 63")
     if not DNS_LABEL.match(value):
-        raise ValueError(f"'{value}' is not a DNS label; use lower-case letters, digits and "
-                         "'-', starting and ending with a letter or digit")
+        raise ValueError(
+            f"'{value}' is not a DNS label; use lower-case letters, digits and "
+            "'-', starting and ending with a letter or digit"
+        )
     return value
 
 
@@ -100,10 +105,12 @@ def _memory(value: str | int) -> str:
 
 
 Name = Annotated[str, pydantic.AfterValidator(_dns_label)]
-Cpu = Annotated[str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
-                pydantic.AfterValidator(_cpu)]
-Memory = Annotated[str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
-                   pydantic.AfterValidator(_memory)]
+Cpu = Annotated[
+    str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v), pydantic.AfterValidator(_cpu)
+]
+Memory = Annotated[
+    str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), pydantic.AfterValidator(_memory)
+]
 
 
 def _secret_name(value: str) -> str:
@@ -134,6 +141,7 @@ class Metadata(Model):
 
 # --- Platform (civic.yaml) --------------------------------------------------------------
 
+
 class Quota(Model):
     """How much an environment may run. Unset fields take the platform's defaults."""
 
@@ -154,8 +162,9 @@ class Limits(Model):
 
 class PlatformDefaults(Model):
     quota: Quota = Quota(services=10, replicas=30, cpu="8", memory="16Gi")
-    limits: Limits = Limits(default_cpu="1", default_memory="1Gi",
-                            default_request_cpu="10m", default_request_memory="100Mi")
+    limits: Limits = Limits(
+        default_cpu="1", default_memory="1Gi", default_request_cpu="10m", default_request_memory="100Mi"
+    )
 
 
 class Cluster(Model):
@@ -164,34 +173,44 @@ class Cluster(Model):
     name: Name = Field(description="The cluster's name in Civic, e.g. 'live'.")
     context: str | None = Field(None, description="The kubeconfig context to use [default: the current one].")
     ingress_class: str = Field("nginx", description="The IngressClass that serves routes.")
-    base_domain: str | None = Field(None, description="Services are served at <service>.<env>.<baseDomain> "
-                                                      "[default: the platform's baseDomain].")
-    kubernetes_version: str = Field("1.30", pattern=r"^1\.[0-9]{2}$",
-                                    description="The Kubernetes version to render for, e.g. '1.30'.")
-    development: bool = Field(False, description="A development cluster: plain Secrets instead of "
-                                                 "ExternalSecrets, values taken from Civic's store.")
-    environments: list[str] = Field(default_factory=list, description=(
-        "Environments that live here: names or shell-style patterns such as 'laa-*'."))
-    ingress_namespace: Name = Field("ingress-controllers",
-                                    description="The ingress controller's namespace (NetworkPolicy).")
+    base_domain: str | None = Field(
+        None, description="Services are served at <service>.<env>.<baseDomain> [default: the platform's baseDomain]."
+    )
+    kubernetes_version: str = Field(
+        "1.30", pattern=r"^1\.[0-9]{2}$", description="The Kubernetes version to render for, e.g. '1.30'."
+    )
+    development: bool = Field(
+        False,
+        description="A development cluster: plain Secrets instead of ExternalSecrets, values taken from Civic's store.",
+    )
+    environments: list[str] = Field(
+        default_factory=list,
+        description=("Environments that live here: names or shell-style patterns such as 'laa-*'."),
+    )
+    ingress_namespace: Name = Field(
+        "ingress-controllers", description="The ingress controller's namespace (NetworkPolicy)."
+    )
     monitoring_namespace: Name = Field("monitoring", description="Prometheus's namespace (NetworkPolicy).")
     secret_store: str = Field("civic", description="The ClusterSecretStore ExternalSecrets read from.")
-    cluster_issuer: str = Field("letsencrypt-production",
-                                description="cert-manager's ClusterIssuer for Ingress TLS.")
+    cluster_issuer: str = Field("letsencrypt-production", description="cert-manager's ClusterIssuer for Ingress TLS.")
 
 
 class PlatformSpec(Model):
     base_domain: str = Field("localhost", description="Services are served at <service>.<env>.<baseDomain>.")
-    domains: list[str] = Field(default_factory=list,
-                               description="Other domains whose hosts environments may claim.")
+    domains: list[str] = Field(default_factory=list, description="Other domains whose hosts environments may claim.")
     business_units: list[str] = Field(min_length=1, description="Allowed values of businessUnit.")
     environment_names: list[str] = Field(
         default_factory=lambda: ["development", "test", "staging", "preproduction", "production"],
-        description="Allowed values of environmentName.")
+        description="Allowed values of environmentName.",
+    )
     defaults: PlatformDefaults = shared(PlatformDefaults())
-    clusters: list[Cluster] | None = Field(None, description=(
-        "Kubernetes clusters and the environments on each; environments on none run on the "
-        "local runtime (the default)."))
+    clusters: list[Cluster] | None = Field(
+        None,
+        description=(
+            "Kubernetes clusters and the environments on each; environments on none run on the "
+            "local runtime (the default)."
+        ),
+    )
 
 
 class Platform(Kind):
@@ -204,6 +223,7 @@ class Platform(Kind):
 
 
 # --- Team (teams/<team>.yaml) -----------------------------------------------------------
+
 
 class Member(Model):
     name: str
@@ -255,6 +275,7 @@ class Team(Kind):
 
 # --- Environment (environments/<env>/environment.yaml) ---------------------------------
 
+
 class AccessGrant(Model):
     """Who administers the environment: a team (preferred) or a single user."""
 
@@ -272,8 +293,7 @@ class AccessGrant(Model):
 class Network(Model):
     """Who may call the environment's services."""
 
-    allow_from: list[Name] = Field(default_factory=list,
-                                   description="Environments whose services may call this one's.")
+    allow_from: list[Name] = Field(default_factory=list, description="Environments whose services may call this one's.")
     allow_ingress: bool = Field(True, description="Serve routes from the platform's router.")
 
 
@@ -320,7 +340,8 @@ class AlertRule(Model):
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] | None = Field(
-        None, description="Other annotations (runbook_url, dashboard_url ...), passed on as written.")
+        None, description="Other annotations (runbook_url, dashboard_url ...), passed on as written."
+    )
 
 
 class ScrapeTarget(Model):
@@ -362,12 +383,14 @@ class EnvironmentSpec(Model):
     hosts: list[Host] = Field(default_factory=list, description="Hostnames beyond the generated ones.")
     backing_services: dict[Name, BackingService] = Field(default_factory=dict)
     secrets: list[SecretName] = Field(default_factory=list, description="Names only; values never in git.")
-    variables: dict[str, str] = Field(default_factory=dict,
-                                      description="Variables for every service; may use ${...} references.")
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Variables for every service; may use ${...} references."
+    )
     alert_rules: list[AlertRule] = Field(default_factory=list)
     scrape: list[ScrapeTarget] | None = Field(None, description="Extra metrics endpoints to scrape.")
     policy_exceptions: list[PolicyException] | None = Field(
-        None, description="Policies this environment (and its services) is exempted from, until a date.")
+        None, description="Policies this environment (and its services) is exempted from, until a date."
+    )
 
     @pydantic.field_validator("hosts", mode="before")
     @classmethod
@@ -388,13 +411,15 @@ class Environment(Kind):
 
 # --- Service (civic.service.yaml, in the service's own repository) ---------------------
 
+
 def _split_command(value: Any) -> Any:
     return shlex.split(value) if isinstance(value, str) else value
 
 
 class Run(Model):
     command: Annotated[list[str], pydantic.BeforeValidator(_split_command)] = Field(
-        min_length=1, description="What to run, as a list or a shell-like string; $PORT is set.")
+        min_length=1, description="What to run, as a list or a shell-like string; $PORT is set."
+    )
     working_dir: str | None = None
 
 
@@ -422,10 +447,10 @@ class Rollout(Model):
     strategy: Literal["rolling", "canary"] = "rolling"
     max_surge: int = Field(1, ge=0)
     max_unavailable: int = Field(0, ge=0)
-    progress_deadline_seconds: float = Field(
-        60.0, gt=0, description="A new revision not ready by then is rolled back.")
+    progress_deadline_seconds: float = Field(60.0, gt=0, description="A new revision not ready by then is rolled back.")
     termination_grace_seconds: float = Field(
-        10.0, ge=0, description="After SIGTERM, how long a replica may take to exit before SIGKILL.")
+        10.0, ge=0, description="After SIGTERM, how long a replica may take to exit before SIGKILL."
+    )
 
 
 class Resources(Model):
@@ -448,8 +473,9 @@ class SecurityContext(Model):
     """How the service's processes run. Unset means the safe default shown."""
 
     privileged: bool = Field(False, description="Run with every privilege of the host (policy denies it).")
-    capabilities: list[str] = Field(default_factory=list,
-                                    description="Linux capabilities to add, e.g. NET_BIND_SERVICE.")
+    capabilities: list[str] = Field(
+        default_factory=list, description="Linux capabilities to add, e.g. NET_BIND_SERVICE."
+    )
     run_as_non_root: bool = Field(True, description="Refuse to start as root (uid 0).")
 
 
@@ -470,10 +496,13 @@ class ServiceSpec(Model):
     alerts: AlertSettings = shared(AlertSettings())
     security: SecurityContext | None = Field(None, description="Privileges; unset means the safe defaults.")
     exposure: Literal["router", "internal", "loadBalancer", "nodePort"] | None = Field(
-        None, description="How it is reached: through the platform's router (the default), only "
-                          "inside the environment, or around the router (policy denies those).")
+        None,
+        description="How it is reached: through the platform's router (the default), only "
+        "inside the environment, or around the router (policy denies those).",
+    )
     policy_exceptions: list[PolicyException] | None = Field(
-        None, description="Policies this service is exempted from, until a date.")
+        None, description="Policies this service is exempted from, until a date."
+    )
 
 
 class Service(Kind):
@@ -486,5 +515,8 @@ class Service(Kind):
 
 
 KINDS: dict[str, type[Kind]] = {
-    "Platform": Platform, "Team": Team, "Environment": Environment, "Service": Service,
+    "Platform": Platform,
+    "Team": Team,
+    "Environment": Environment,
+    "Service": Service,
 }

@@ -20,8 +20,8 @@ _PARTS = re.compile(r"^(services)\.([a-z0-9-]+)\.([A-Za-z0-9]+)$|^(secrets)\.([-
 
 @dataclasses.dataclass(frozen=True)
 class Ref:
-    text: str           # as written, without ${ }
-    scope: str          # "services", "secrets" or "" when malformed
+    text: str  # as written, without ${ }
+    scope: str  # "services", "secrets" or "" when malformed
     name: str
     attribute: str = ""
 
@@ -45,22 +45,30 @@ def find(value: str) -> list[Ref]:
 def check(ref: Ref, env: models.EnvironmentSpec) -> str | None:
     """None when ``ref`` resolves in ``env``; otherwise what is wrong and what to do."""
     if not ref.scope:
-        return (f"'${{{ref.text}}}' is not a reference Civic knows; write "
-                "${services.<name>.<attribute>} or ${secrets.<name>}")
+        return (
+            f"'${{{ref.text}}}' is not a reference Civic knows; write "
+            "${services.<name>.<attribute>} or ${secrets.<name>}"
+        )
     if ref.scope == "secrets":
         if ref.name not in env.secrets:
-            return (f"'${{{ref.text}}}' names secret '{ref.name}', which the environment does "
-                    f"not declare; add it to spec.secrets")
+            return (
+                f"'${{{ref.text}}}' names secret '{ref.name}', which the environment does "
+                f"not declare; add it to spec.secrets"
+            )
         return None
     service = env.backing_services.get(ref.name)
     if service is None:
         names = ", ".join(sorted(env.backing_services)) or "none"
-        return (f"'${{{ref.text}}}' names backing service '{ref.name}', which the environment "
-                f"does not have (it has: {names})")
+        return (
+            f"'${{{ref.text}}}' names backing service '{ref.name}', which the environment "
+            f"does not have (it has: {names})"
+        )
     allowed = models.BACKING_ATTRIBUTES[service.type]
     if ref.attribute not in allowed:
-        return (f"'${{{ref.text}}}': a {service.type} service has no attribute "
-                f"'{ref.attribute}'; use one of {', '.join(allowed)}")
+        return (
+            f"'${{{ref.text}}}': a {service.type} service has no attribute "
+            f"'{ref.attribute}'; use one of {', '.join(allowed)}"
+        )
     return None
 
 

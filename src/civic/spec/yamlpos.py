@@ -61,11 +61,16 @@ def dotted(path: Path) -> str:
 
 def parse(text: str, *, file: str) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document; return it and the problems found (never raises)."""
-    if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
-    ):
-        return None, [Problem(file, 1, 1, "", "the file is empty; it must hold one YAML mapping "
-                              "with apiVersion, kind, metadata and spec.")]
+    if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return None, [
+            Problem(
+                file,
+                1,
+                1,
+                "",
+                "the file is empty; it must hold one YAML mapping with apiVersion, kind, metadata and spec.",
+            )
+        ]
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
@@ -73,8 +78,10 @@ def parse(text: str, *, file: str) -> tuple[Document | None, list[Problem]]:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = ", ".join(part for part in (e.context, e.problem) if part)
         if e.context_mark and e.problem_mark and e.context_mark.line != e.problem_mark.line:
-            what = (f"{e.context} (which starts at line {e.context_mark.line + 1}, column "
-                    f"{e.context_mark.column + 1}), {e.problem}")
+            what = (
+                f"{e.context} (which starts at line {e.context_mark.line + 1}, column "
+                f"{e.context_mark.column + 1}), {e.problem}"
+            )
         if "expected a single document" in what:
             what = "the file holds more than one YAML document; keep one per file"
         return None, [Problem(file, line, column, "", f"this is not valid YAML: {what}.")]
@@ -130,8 +137,9 @@ class _Walker:
             child = path + (key,)
             if key in out:
                 first = self.positions.get(child, (0, 0))
-                self._problem(key_node, child, f"duplicate key '{key}' (first given at line "
-                              f"{first[0]}); remove one of them.")
+                self._problem(
+                    key_node, child, f"duplicate key '{key}' (first given at line {first[0]}); remove one of them."
+                )
                 continue
             self.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = self.value(value_node, child, seen)

@@ -17,7 +17,8 @@ from civic.store import database as db
 from civic.store.state import StateStore
 
 events = sa.Table(
-    "civic_alert_events", db.metadata,
+    "civic_alert_events",
+    db.metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
@@ -38,12 +39,20 @@ def record(store: StateStore, payload: dict[str, Any]) -> int:
     now = time.time()
     for alert in payload.get("alerts", []):
         labels = alert.get("labels", {})
-        rows.append({"received_at": now, "status": alert.get("status", ""),
-                     "alertname": labels.get("alertname", ""), "environment": labels.get("environment", ""),
-                     "service": labels.get("service", ""), "team": labels.get("team", ""),
-                     "severity": labels.get("severity", ""),
-                     "summary": alert.get("annotations", {}).get("summary", ""),
-                     "starts_at": alert.get("startsAt", ""), "labels": json.dumps(labels, sort_keys=True)})
+        rows.append(
+            {
+                "received_at": now,
+                "status": alert.get("status", ""),
+                "alertname": labels.get("alertname", ""),
+                "environment": labels.get("environment", ""),
+                "service": labels.get("service", ""),
+                "team": labels.get("team", ""),
+                "severity": labels.get("severity", ""),
+                "summary": alert.get("annotations", {}).get("summary", ""),
+                "starts_at": alert.get("startsAt", ""),
+                "labels": json.dumps(labels, sort_keys=True),
+            }
+        )
     if rows:
         with store.engine.begin() as conn:
             conn.execute(events.insert(), rows)
@@ -55,5 +64,7 @@ def history(store: StateStore, *, team: str | None = None, limit: int = 200) -> 
     if team:
         q = q.where(events.c.team == team)
     with store.engine.begin() as conn:
-        return [{k: v for k, v in row._mapping.items() if k != "labels"} | {"labels": json.loads(row.labels)}
-                for row in conn.execute(q)]
+        return [
+            {k: v for k, v in row._mapping.items() if k != "labels"} | {"labels": json.loads(row.labels)}
+            for row in conn.execute(q)
+        ]

@@ -24,9 +24,11 @@ class SecretBox:
         try:
             self._fernet = Fernet(key)
         except ValueError as e:
-            raise SecretError(f"the secret key is not a valid Fernet key ({KEY_ENV} or the key "
-                              "file): it must be 32 url-safe base64-encoded bytes. Make one "
-                              "with 'civic secret keygen'.") from e
+            raise SecretError(
+                f"the secret key is not a valid Fernet key ({KEY_ENV} or the key "
+                "file): it must be 32 url-safe base64-encoded bytes. Make one "
+                "with 'civic secret keygen'."
+            ) from e
         self._mac_key = hashlib.sha256(b"civic-fingerprint\x00" + key).digest()
 
     def __repr__(self) -> str:
@@ -45,8 +47,10 @@ class SecretBox:
                 f.write(Fernet.generate_key())
         mode = os.stat(key_file).st_mode & 0o077
         if mode:
-            raise SecretError(f"the key file {key_file} can be read by others (mode "
-                              f"{oct(os.stat(key_file).st_mode & 0o777)}); run 'chmod 600 {key_file}'.")
+            raise SecretError(
+                f"the key file {key_file} can be read by others (mode "
+                f"{oct(os.stat(key_file).st_mode & 0o777)}); run 'chmod 600 {key_file}'."
+            )
         with open(key_file, "rb") as f:
             return cls(f.read().strip())
 
@@ -57,8 +61,9 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token).decode()
         except InvalidToken as e:
-            raise SecretError("a stored secret cannot be decrypted with this key; was "
-                              f"{KEY_ENV} or the key file changed?") from e
+            raise SecretError(
+                f"a stored secret cannot be decrypted with this key; was {KEY_ENV} or the key file changed?"
+            ) from e
 
     def fingerprint(self, value: str) -> str:
         return hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()[:32]

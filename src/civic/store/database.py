@@ -20,7 +20,8 @@ from civic.store import migrations
 metadata = sa.MetaData()
 
 revisions = sa.Table(
-    "civic_revisions", metadata,
+    "civic_revisions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("git_revision", sa.String(64)),
     sa.Column("applied_at", sa.Float, nullable=False),
@@ -29,7 +30,8 @@ revisions = sa.Table(
 )
 
 objects = sa.Table(
-    "civic_objects", metadata,
+    "civic_objects",
+    metadata,
     sa.Column("kind", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("spec", sa.Text, nullable=False),
@@ -40,7 +42,8 @@ objects = sa.Table(
 )
 
 history = sa.Table(
-    "civic_history", metadata,
+    "civic_history",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("revision_id", sa.Integer, nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
@@ -52,7 +55,8 @@ history = sa.Table(
 )
 
 secrets = sa.Table(
-    "civic_secrets", metadata,
+    "civic_secrets",
+    metadata,
     sa.Column("scope", sa.String(120), primary_key=True),
     sa.Column("name", sa.String(253), primary_key=True),
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),
@@ -61,7 +65,8 @@ secrets = sa.Table(
 )
 
 locks = sa.Table(
-    "civic_locks", metadata,
+    "civic_locks",
+    metadata,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
@@ -121,8 +126,10 @@ def _upgrade(engine: sa.Engine, state: str) -> migrations.Migrated:
             if attempt < 4 and "locked" in str(e):
                 time.sleep(0.05 * (attempt + 1))
                 continue
-            raise StoreError(f"cannot open the state store at {redact(state)}: {_reason(e)}. "
-                             "Check the path or URL given with --state.") from e
+            raise StoreError(
+                f"cannot open the state store at {redact(state)}: {_reason(e)}. "
+                "Check the path or URL given with --state."
+            ) from e
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -28,7 +28,8 @@ from civic.store import database as db
 from civic.store.state import StateStore
 
 service_revisions = sa.Table(
-    "civic_service_revisions", db.metadata,
+    "civic_service_revisions",
+    db.metadata,
     sa.Column("environment", sa.String(100), primary_key=True),
     sa.Column("service", sa.String(100), primary_key=True),
     sa.Column("revision", sa.Integer, primary_key=True),
@@ -40,7 +41,8 @@ service_revisions = sa.Table(
 )
 
 services = sa.Table(
-    "civic_services", db.metadata,
+    "civic_services",
+    db.metadata,
     sa.Column("environment", sa.String(100), primary_key=True),
     sa.Column("service", sa.String(100), primary_key=True),
     sa.Column("revision", sa.Integer, nullable=False),
@@ -50,7 +52,8 @@ services = sa.Table(
 )
 
 replicas = sa.Table(
-    "civic_replicas", db.metadata,
+    "civic_replicas",
+    db.metadata,
     sa.Column("id", sa.String(200), primary_key=True),
     sa.Column("environment", sa.String(100), nullable=False, index=True),
     sa.Column("service", sa.String(100), nullable=False),
@@ -64,7 +67,8 @@ replicas = sa.Table(
 )
 
 tokens = sa.Table(
-    "civic_tokens", db.metadata,
+    "civic_tokens",
+    db.metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("team", sa.String(100)),  # None: an admin token
     sa.Column("created_at", sa.Float, nullable=False),
@@ -129,14 +133,24 @@ class Deployments:
     def add_revision(self, environment: str, service: str, *, spec: dict[str, Any], by: str) -> int:
         """Record a new numbered revision and make it the current one."""
         with self._tx() as conn:
-            last = conn.execute(sa.select(sa.func.max(service_revisions.c.revision)).where(
-                (service_revisions.c.environment == environment)
-                & (service_revisions.c.service == service))).scalar()
+            last = conn.execute(
+                sa.select(sa.func.max(service_revisions.c.revision)).where(
+                    (service_revisions.c.environment == environment) & (service_revisions.c.service == service)
+                )
+            ).scalar()
             number = (last or 0) + 1
-            conn.execute(service_revisions.insert().values(
-                environment=environment, service=service, revision=number,
-                spec=json.dumps(spec, sort_keys=True), created_at=time.time(), created_by=by,
-                status="deployed", message=""))
+            conn.execute(
+                service_revisions.insert().values(
+                    environment=environment,
+                    service=service,
+                    revision=number,
+                    spec=json.dumps(spec, sort_keys=True),
+                    created_at=time.time(),
+                    created_by=by,
+                    status="deployed",
+                    message="",
+                )
+            )
             self._set_current(conn, environment, service, revision=number)
             return number
 
@@ -144,9 +158,16 @@ class Deployments:
         key = (services.c.environment == environment) & (services.c.service == service)
         row = conn.execute(sa.select(services).where(key)).first()
         if row is None:
-            conn.execute(services.insert().values(environment=environment, service=service,
-                                                  revision=revision, replicas=None, generation=0,
-                                                  updated_at=time.time()))
+            conn.execute(
+                services.insert().values(
+                    environment=environment,
+                    service=service,
+                    revision=revision,
+                    replicas=None,
+                    generation=0,
+                    updated_at=time.time(),
+                )
+            )
         else:
             conn.execute(services.update().where(key).values(revision=revision, updated_at=time.time()))
 
@@ -157,20 +178,29 @@ class Deployments:
 
     def mark(self, environment: str, service: str, revision: int, *, status: str, message: str) -> None:
         with self._tx() as conn:
-            conn.execute(service_revisions.update().where(
-                (service_revisions.c.environment == environment)
-                & (service_revisions.c.service == service)
-                & (service_revisions.c.revision == revision)).values(status=status, message=message))
+            conn.execute(
+                service_revisions.update()
+                .where(
+                    (service_revisions.c.environment == environment)
+                    & (service_revisions.c.service == service)
+                    & (service_revisions.c.revision == revision)
+                )
+                .values(status=status, message=message)
+            )
 
     def revision(self, environment: str, service: str, revision: int) -> Revision:
         q = sa.select(service_revisions).where(
-            (service_revisions.c.environment == environment) & (service_revisions.c.service == service)
-            & (service_revisions.c.revision == revision))
+            (service_revisions.c.environment == environment)
+            & (service_revisions.c.service == service)
+            & (service_revisions.c.revision == revision)
+        )
         with self._tx() as conn:
             row = conn.execute(q).first()
         if row is None:
-            raise NotFound(f"service '{service}' of environment '{environment}' has no revision "
-                           f"{revision}; 'civic services {environment}' shows the current ones.")
+            raise NotFound(
+                f"service '{service}' of environment '{environment}' has no revision "
+                f"{revision}; 'civic services {environment}' shows the current ones."
+            )
         return _revision(row)
 
     def service_spec(self, environment: str, service: str, revision: int) -> models.Service:
@@ -178,9 +208,11 @@ class Deployments:
         return models.Service.model_validate(self.revision(environment, service, revision).spec)
 
     def revisions(self, environment: str, service: str) -> list[Revision]:
-        q = sa.select(service_revisions).where(
-            (service_revisions.c.environment == environment)
-            & (service_revisions.c.service == service)).order_by(service_revisions.c.revision.desc())
+        q = (
+            sa.select(service_revisions)
+            .where((service_revisions.c.environment == environment) & (service_revisions.c.service == service))
+            .order_by(service_revisions.c.revision.desc())
+        )
         with self._tx() as conn:
             return [_revision(r) for r in conn.execute(q)]
 
@@ -191,8 +223,7 @@ class Deployments:
         if environment is not None:
             q = q.where(services.c.environment == environment)
         with self._tx() as conn:
-            return [Current(r.environment, r.service, r.revision, r.replicas, r.generation)
-                    for r in conn.execute(q)]
+            return [Current(r.environment, r.service, r.revision, r.replicas, r.generation) for r in conn.execute(q)]
 
     def current_specs(self) -> dict[tuple[str, str], dict[str, Any]]:
         """The spec of every deployed service's current revision, keyed as the audit keys
@@ -202,14 +233,18 @@ class Deployments:
     def current_services(self, environment: str | None = None) -> dict[tuple[str, str], models.Service]:
         """The Service of each deployed service's current revision (of ``environment``, or of
         all), keyed (environment, service), in one query."""
-        return {(env, name): models.Service.model_validate(json.loads(spec))
-                for env, name, spec in self._current_rows(environment)}
+        return {
+            (env, name): models.Service.model_validate(json.loads(spec))
+            for env, name, spec in self._current_rows(environment)
+        }
 
     def _current_rows(self, environment: str | None) -> list[tuple[str, str, str]]:
         r, s = service_revisions.c, services.c
-        q = sa.select(r.environment, r.service, r.spec).join(
-            services, (s.environment == r.environment) & (s.service == r.service) & (s.revision == r.revision)
-        ).order_by(r.environment, r.service)
+        q = (
+            sa.select(r.environment, r.service, r.spec)
+            .join(services, (s.environment == r.environment) & (s.service == r.service) & (s.revision == r.revision))
+            .order_by(r.environment, r.service)
+        )
         if environment is not None:
             q = q.where(r.environment == environment)
         with self._tx() as conn:
@@ -218,23 +253,29 @@ class Deployments:
     def current_of(self, environment: str, service: str) -> Current:
         found = [c for c in self.current(environment) if c.service == service]
         if not found:
-            raise NotFound(f"environment '{environment}' has no service '{service}'; "
-                           f"'civic services {environment}' lists what it has.")
+            raise NotFound(
+                f"environment '{environment}' has no service '{service}'; "
+                f"'civic services {environment}' lists what it has."
+            )
         return found[0]
 
     def set_replicas(self, environment: str, service: str, replicas: int | None) -> None:
         self.current_of(environment, service)
         with self._tx() as conn:
-            conn.execute(services.update().where(
-                (services.c.environment == environment) & (services.c.service == service)
-            ).values(replicas=replicas, updated_at=time.time()))
+            conn.execute(
+                services.update()
+                .where((services.c.environment == environment) & (services.c.service == service))
+                .values(replicas=replicas, updated_at=time.time())
+            )
 
     def bump_generation(self, environment: str, service: str) -> int:
         generation = self.current_of(environment, service).generation + 1
         with self._tx() as conn:
-            conn.execute(services.update().where(
-                (services.c.environment == environment) & (services.c.service == service)
-            ).values(generation=generation, updated_at=time.time()))
+            conn.execute(
+                services.update()
+                .where((services.c.environment == environment) & (services.c.service == service))
+                .values(generation=generation, updated_at=time.time())
+            )
         return generation
 
     # --- replicas ------------------------------------------------------------------
@@ -266,5 +307,13 @@ class Deployments:
 
 
 def _revision(row: Any) -> Revision:
-    return Revision(row.environment, row.service, row.revision, json.loads(row.spec), row.created_at,
-                    row.created_by, row.status, row.message)
+    return Revision(
+        row.environment,
+        row.service,
+        row.revision,
+        json.loads(row.spec),
+        row.created_at,
+        row.created_by,
+        row.status,
+        row.message,
+    )

@@ -113,7 +113,8 @@ class StateStore:
             for kind, names in by_kind.items():
                 for i in range(0, len(names), 500):
                     q = sa.select(db.objects.c.name, db.objects.c.spec).where(
-                        db.objects.c.kind == kind, db.objects.c.name.in_(names[i:i + 500]))
+                        db.objects.c.kind == kind, db.objects.c.name.in_(names[i : i + 500])
+                    )
                     out.update({(kind, r.name): json.loads(r.spec) for r in conn.execute(q)})
         return out
 
@@ -128,8 +129,7 @@ class StateStore:
         """The applied Platform (an estate has one, in civic.yaml)."""
         specs = self.all_specs("Platform")
         if not specs:
-            raise NotFound("no platform has been applied to this store; 'civic apply' records the "
-                           "estate's civic.yaml.")
+            raise NotFound("no platform has been applied to this store; 'civic apply' records the estate's civic.yaml.")
         return models.Platform.model_validate(next(iter(specs.values())))
 
     def environment(self, name: str) -> models.Environment | None:
@@ -139,40 +139,55 @@ class StateStore:
 
     def environments(self) -> dict[str, models.Environment]:
         """Every applied Environment, by name."""
-        return {name: models.Environment.model_validate(spec)
-                for (_, name), spec in self.all_specs("Environment").items()}
+        return {
+            name: models.Environment.model_validate(spec) for (_, name), spec in self.all_specs("Environment").items()
+        }
 
     def teams(self) -> dict[str, models.Team]:
         """Every applied Team, by name."""
         return {name: models.Team.model_validate(spec) for (_, name), spec in self.all_specs("Team").items()}
 
     def applied_secret_fingerprints(self) -> dict[Key, dict[str, str]]:
-        q = sa.select(db.objects.c.kind, db.objects.c.name, db.objects.c.secrets).where(
-            db.objects.c.secrets != "{}")
+        q = sa.select(db.objects.c.kind, db.objects.c.name, db.objects.c.secrets).where(db.objects.c.secrets != "{}")
         with self._tx() as conn:
             return {(r.kind, r.name): json.loads(r.secrets) for r in conn.execute(q)}
 
     def history(self, kind: str, name: str) -> list[HistoryEntry]:
         h, r = db.history, db.revisions
-        q = (sa.select(h.c.revision_id, h.c.operation, h.c.changes, r.c.git_revision,
-                       r.c.applied_at, r.c.applied_by)
-             .join(r, r.c.id == h.c.revision_id)
-             .where(h.c.kind == kind, h.c.name == name).order_by(h.c.revision_id.desc()))
+        q = (
+            sa.select(h.c.revision_id, h.c.operation, h.c.changes, r.c.git_revision, r.c.applied_at, r.c.applied_by)
+            .join(r, r.c.id == h.c.revision_id)
+            .where(h.c.kind == kind, h.c.name == name)
+            .order_by(h.c.revision_id.desc())
+        )
         with self._tx() as conn:
             rows = list(conn.execute(q))
         if not rows:
-            raise NotFound(f"no {kind.lower()} named '{name}' has ever been applied; "
-                           "'civic apply' records it, and 'civic history' lists what was.")
-        return [HistoryEntry(row.revision_id, row.git_revision, row.applied_at, row.applied_by,
-                             row.operation, json.loads(row.changes)) for row in rows]
+            raise NotFound(
+                f"no {kind.lower()} named '{name}' has ever been applied; "
+                "'civic apply' records it, and 'civic history' lists what was."
+            )
+        return [
+            HistoryEntry(
+                row.revision_id,
+                row.git_revision,
+                row.applied_at,
+                row.applied_by,
+                row.operation,
+                json.loads(row.changes),
+            )
+            for row in rows
+        ]
 
     # --- writing -------------------------------------------------------------------
 
     def new_revision(self, *, git_revision: str | None, summary: dict[str, int]) -> int:
         with self._tx() as conn:
-            result = conn.execute(db.revisions.insert().values(
-                git_revision=git_revision, applied_at=time.time(), applied_by=actor(),
-                summary=json.dumps(summary)))
+            result = conn.execute(
+                db.revisions.insert().values(
+                    git_revision=git_revision, applied_at=time.time(), applied_by=actor(), summary=json.dumps(summary)
+                )
+            )
             key = result.inserted_primary_key
             assert key is not None, "an insert into a table with a primary key returns it"
             return int(key[0])
@@ -191,37 +206,51 @@ class StateStore:
                 spec_text = None
                 if rec["spec"] is not None:
                     spec_text = json.dumps(rec["spec"], sort_keys=True, default=str)
-                    conn.execute(db.objects.insert().values(
-                        kind=rec["kind"], name=rec["name"], spec=spec_text,
-                        fingerprint=rec["fingerprint"], secrets=json.dumps(rec["secrets"], sort_keys=True),
-                        revision_id=revision, applied_at=now))
-                conn.execute(db.history.insert().values(
-                    revision_id=revision, kind=rec["kind"], name=rec["name"],
-                    operation=rec["operation"], spec=spec_text,
-                    changes=json.dumps(rec["changes"], default=str)))
+                    conn.execute(
+                        db.objects.insert().values(
+                            kind=rec["kind"],
+                            name=rec["name"],
+                            spec=spec_text,
+                            fingerprint=rec["fingerprint"],
+                            secrets=json.dumps(rec["secrets"], sort_keys=True),
+                            revision_id=revision,
+                            applied_at=now,
+                        )
+                    )
+                conn.execute(
+                    db.history.insert().values(
+                        revision_id=revision,
+                        kind=rec["kind"],
+                        name=rec["name"],
+                        operation=rec["operation"],
+                        spec=spec_text,
+                        changes=json.dumps(rec["changes"], default=str),
+                    )
+                )
 
     # --- secrets -------------------------------------------------------------------
 
     def put_secret(self, scope: str, name: str, *, ciphertext: bytes, fingerprint: str) -> None:
         with self._tx() as conn:
-            conn.execute(db.secrets.delete().where(
-                (db.secrets.c.scope == scope) & (db.secrets.c.name == name)))
-            conn.execute(db.secrets.insert().values(scope=scope, name=name, ciphertext=ciphertext,
-                                                    fingerprint=fingerprint, updated_at=time.time()))
+            conn.execute(db.secrets.delete().where((db.secrets.c.scope == scope) & (db.secrets.c.name == name)))
+            conn.execute(
+                db.secrets.insert().values(
+                    scope=scope, name=name, ciphertext=ciphertext, fingerprint=fingerprint, updated_at=time.time()
+                )
+            )
 
     def get_secret(self, scope: str, name: str) -> bytes:
-        q = sa.select(db.secrets.c.ciphertext).where(
-            (db.secrets.c.scope == scope) & (db.secrets.c.name == name))
+        q = sa.select(db.secrets.c.ciphertext).where((db.secrets.c.scope == scope) & (db.secrets.c.name == name))
         with self._tx() as conn:
             row = conn.execute(q).first()
         if row is None:
-            raise NotFound(f"secret '{name}' of {scope} has no value; set one with "
-                           f"'civic secret set {scope} {name}'.")
+            raise NotFound(f"secret '{name}' of {scope} has no value; set one with 'civic secret set {scope} {name}'.")
         return bytes(row.ciphertext)
 
     def list_secrets(self, scope: str | None = None) -> list[SecretInfo]:
-        q = sa.select(db.secrets.c.scope, db.secrets.c.name, db.secrets.c.fingerprint,
-                      db.secrets.c.updated_at).order_by(db.secrets.c.scope, db.secrets.c.name)
+        q = sa.select(
+            db.secrets.c.scope, db.secrets.c.name, db.secrets.c.fingerprint, db.secrets.c.updated_at
+        ).order_by(db.secrets.c.scope, db.secrets.c.name)
         if scope:
             q = q.where(db.secrets.c.scope == scope)
         with self._tx() as conn:
@@ -241,25 +270,25 @@ class StateStore:
         """Hold the named lock; wait up to ``timeout`` seconds, then raise LockTimeout."""
         holder = actor()
         try:
-            deadlines.poll(lambda: self._try_lock(name, holder, lease), timeout=timeout, interval=0.05,
-                           what=f"the lock {name!r}")
+            deadlines.poll(
+                lambda: self._try_lock(name, holder, lease), timeout=timeout, interval=0.05, what=f"the lock {name!r}"
+            )
         except deadlines.Timeout as e:
             raise LockTimeout(self._lock_message(name, timeout)) from e
         try:
             yield
         finally:
             with self._tx() as conn:
-                conn.execute(db.locks.delete().where(
-                    (db.locks.c.name == name) & (db.locks.c.holder == holder)))
+                conn.execute(db.locks.delete().where((db.locks.c.name == name) & (db.locks.c.holder == holder)))
 
     def _try_lock(self, name: str, holder: str, lease: float) -> bool:
         now = time.time()
         try:
             with self.engine.begin() as conn:
-                conn.execute(db.locks.delete().where(
-                    (db.locks.c.name == name) & (db.locks.c.expires_at < now)))
-                conn.execute(db.locks.insert().values(name=name, holder=holder, acquired_at=now,
-                                                      expires_at=now + lease))
+                conn.execute(db.locks.delete().where((db.locks.c.name == name) & (db.locks.c.expires_at < now)))
+                conn.execute(
+                    db.locks.insert().values(name=name, holder=holder, acquired_at=now, expires_at=now + lease)
+                )
             return True
         except sa.exc.IntegrityError:
             return False
@@ -271,7 +300,12 @@ class StateStore:
     def _lock_message(self, name: str, timeout: float) -> str:
         with self._tx() as conn:
             row = conn.execute(sa.select(db.locks).where(db.locks.c.name == name)).first()
-        who = f"{row.holder}, since {time.strftime('%H:%M:%S', time.localtime(row.acquired_at))}" \
-            if row else "another process"
-        return (f"another {name} is running ({who}); waited {timeout:g} s. Try again when it "
-                "has finished, or raise --lock-timeout.")
+        who = (
+            f"{row.holder}, since {time.strftime('%H:%M:%S', time.localtime(row.acquired_at))}"
+            if row
+            else "another process"
+        )
+        return (
+            f"another {name} is running ({who}); waited {timeout:g} s. Try again when it "
+            "has finished, or raise --lock-timeout."
+        )

@@ -27,20 +27,33 @@ from civic.store.state import StateStore
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "webapp.py")
 ENV = "shop-dev"
 
-PLATFORM = models.Platform.model_validate({
-    "apiVersion": "civic/v1", "kind": "Platform", "metadata": {"name": "test"},
-    "spec": {"businessUnits": ["HQ"]}})
-ENVIRONMENT = models.Environment.model_validate({
-    "apiVersion": "civic/v1", "kind": "Environment", "metadata": {"name": ENV},
-    "spec": {"team": "shop", "businessUnit": "HQ", "application": "A shop", "production": False,
-             "environmentName": "development"}})
+PLATFORM = models.Platform.model_validate(
+    {"apiVersion": "civic/v1", "kind": "Platform", "metadata": {"name": "test"}, "spec": {"businessUnits": ["HQ"]}}
+)
+ENVIRONMENT = models.Environment.model_validate(
+    {
+        "apiVersion": "civic/v1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {
+            "team": "shop",
+            "businessUnit": "HQ",
+            "application": "A shop",
+            "production": False,
+            "environmentName": "development",
+        },
+    }
+)
 
 
 def service_spec(**overrides) -> models.ServiceSpec:
-    spec = {"run": {"command": [sys.executable, APP]}, "replicas": 1,
-            "readiness": {"path": "/healthz", "intervalSeconds": 0.2, "failureThreshold": 2},
-            "liveness": {"path": "/healthz", "intervalSeconds": 0.2, "failureThreshold": 3},
-            "rollout": {"progressDeadlineSeconds": 5, "terminationGraceSeconds": 2}}
+    spec = {
+        "run": {"command": [sys.executable, APP]},
+        "replicas": 1,
+        "readiness": {"path": "/healthz", "intervalSeconds": 0.2, "failureThreshold": 2},
+        "liveness": {"path": "/healthz", "intervalSeconds": 0.2, "failureThreshold": 3},
+        "rollout": {"progressDeadlineSeconds": 5, "terminationGraceSeconds": 2},
+    }
     spec.update(overrides)
     return models.ServiceSpec.model_validate(spec)
 
@@ -59,16 +72,24 @@ class Harness:
         self.services: dict[str, base.ServiceRevision] = {}
 
     def _new_backend(self) -> local.LocalBackend:
-        return local.create(run_dir=self.run_dir, records=self.records, port=self.port,
-                            stats_port=self.stats_port)
+        return local.create(run_dir=self.run_dir, records=self.records, port=self.port, stats_port=self.stats_port)
 
-    def call(self, coro, timeout: float = 30.0):  # noqa: ANN001, ANN201
+    def call(self, coro, timeout: float = 30.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def deploy(self, name: str = "web", *, revision: int = 1, replicas: int | None = None,
-               generation: int = 0, environ: dict[str, str] | None = None, **spec) -> None:
-        self.services[name] = base.ServiceRevision(ENV, name, revision, service_spec(**spec),
-                                                   environ or {}, replicas, generation)
+    def deploy(
+        self,
+        name: str = "web",
+        *,
+        revision: int = 1,
+        replicas: int | None = None,
+        generation: int = 0,
+        environ: dict[str, str] | None = None,
+        **spec,
+    ) -> None:
+        self.services[name] = base.ServiceRevision(
+            ENV, name, revision, service_spec(**spec), environ or {}, replicas, generation
+        )
         self.apply()
 
     def apply(self) -> None:
@@ -77,6 +98,7 @@ class Harness:
         async def go() -> None:
             await self.backend.apply(desired)
             self.backend.start()
+
         self.call(go())
 
     def status(self, name: str = "web") -> base.ServiceStatus:
@@ -93,8 +115,11 @@ class Harness:
             raise AssertionError(f"{e}; status: {[self.status(n) for n in self.services]}") from e
 
     def client(self, name: str = "web") -> httpx.Client:
-        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}",
-                            headers={"Host": f"{name}.{ENV}.localhost:{self.port}"}, timeout=10)
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}",
+            headers={"Host": f"{name}.{ENV}.localhost:{self.port}"},
+            timeout=10,
+        )
 
     def restart_control_plane(self) -> None:
         """As if the control plane died: stop supervising, forget everything, adopt again."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from civic.backends.local import autoscaling
 from civic.spec import models
-
 from traffic import Traffic
 
 SPEC = models.Autoscaling(min=1, max=4, target_requests_per_second=10, target_cpu_percent=50)
@@ -26,10 +25,8 @@ def test_scaling_down_waits_for_the_whole_window_but_scaling_up_does_not():
 
 
 def test_a_service_under_load_scales_out_and_back_in(harness):
-    harness.deploy(autoscaling={"min": 1, "max": 3, "targetRequestsPerSecond": 5,
-                                "stabilizationSeconds": 1})
+    harness.deploy(autoscaling={"min": 1, "max": 3, "targetRequestsPerSecond": 5, "stabilizationSeconds": 1})
     harness.wait_for("min replicas", lambda: harness.status().ready == 1)
     with harness.client() as client, Traffic(client):
         harness.wait_for("scaled out to max", lambda: harness.status().ready == 3)
-    harness.wait_for("scaled back to min", lambda: harness.status().desired == 1 and
-                     len(harness.replicas()) == 1)
+    harness.wait_for("scaled back to min", lambda: harness.status().desired == 1 and len(harness.replicas()) == 1)

@@ -15,8 +15,9 @@ from civic.backends.local import limits
 
 def _limiter() -> limits.Limiter:
     found = limits.enforcer()
-    assert found is not None, ("this machine gives no writable control groups: the runtime tests "
-                               "need root on Linux, as CI has")
+    assert found is not None, (
+        "this machine gives no writable control groups: the runtime tests need root on Linux, as CI has"
+    )
     return found
 
 
@@ -35,9 +36,12 @@ def test_a_replica_over_its_memory_limit_is_killed_and_says_why(harness):
     unit = harness.backend.supervisor.units[("shop-dev", "web")]
     harness.wait_for("the replica killed for its memory", lambda: "memory limit" in unit.last_problem)
     assert f"replica {victim.id} was killed for using more than its memory limit (64Mi)" in unit.last_problem
-    harness.wait_for("a replacement ready", lambda: harness.status().ready == 1 and
-                     harness.replicas()[0].pid != victim.pid)
-    harness.wait_for("its control group removed", lambda: not any(os.path.exists(d) for d in _limiter().dirs(victim.id)))
+    harness.wait_for(
+        "a replacement ready", lambda: harness.status().ready == 1 and harness.replicas()[0].pid != victim.pid
+    )
+    harness.wait_for(
+        "its control group removed", lambda: not any(os.path.exists(d) for d in _limiter().dirs(victim.id))
+    )
 
 
 def test_a_replica_gets_no_more_cpu_than_its_limit(harness):
@@ -68,8 +72,11 @@ def test_quantities_become_kernel_settings():
     assert (wanted.millicores, wanted.memory) == (500, 256 * 1024 * 1024)
     assert not limits.Limits.of(None, None)
     v1 = limits.V1("/sys/fs/cgroup")
-    assert v1._settings(wanted) == [("memory.limit_in_bytes", str(256 << 20)), ("cpu.cfs_period_us", "100000"),
-                                    ("cpu.cfs_quota_us", "50000")]
+    assert v1._settings(wanted) == [
+        ("memory.limit_in_bytes", str(256 << 20)),
+        ("cpu.cfs_period_us", "100000"),
+        ("cpu.cfs_quota_us", "50000"),
+    ]
     assert limits.V2("/x")._settings(limits.Limits.of("2", None)) == [("cpu.max", "200000 100000")]
 
 
@@ -94,6 +101,7 @@ def test_sweeping_removes_groups_left_empty_and_keeps_those_with_processes():
     limiter = _limiter()
     import subprocess
     import sys
+
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         limiter.apply("sweep-test-live", sleeper.pid, limits.Limits.of(None, "64Mi"))

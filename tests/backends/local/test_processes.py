@@ -27,8 +27,9 @@ def _field_22(pid: int) -> int:
 
 @pytest.fixture
 def child(tmp_path):
-    handle = processes.spawn([sys.executable, "-c", BUSY], environ={}, cwd=None,
-                             stdout=str(tmp_path / "out"), stderr=str(tmp_path / "err"))
+    handle = processes.spawn(
+        [sys.executable, "-c", BUSY], environ={}, cwd=None, stdout=str(tmp_path / "out"), stderr=str(tmp_path / "err")
+    )
     yield handle
     processes.signal_group(handle, signal.SIGKILL)
     deadlines.poll(lambda: not processes.poll(handle)[0], timeout=10, what="the child reaped")
@@ -46,12 +47,11 @@ def test_a_record_written_by_the_previous_release_names_the_same_process(child):
 
 def test_a_process_that_exited_is_not_alive_and_its_exit_code_is_known(child):
     os.kill(child.pid, signal.SIGKILL)
-    assert deadlines.poll(lambda: processes.poll(child) == (False, -signal.SIGKILL), timeout=10,
-                          what="the exit seen")
+    assert deadlines.poll(lambda: processes.poll(child) == (False, -signal.SIGKILL), timeout=10, what="the exit seen")
     assert not processes.alive(child) and processes.start_time(child.pid) is None
 
 
 def test_cpu_time_is_counted_in_seconds(child):
     assert deadlines.poll(lambda: processes.cpu_seconds(child.pid) >= 0.25, timeout=10, what="0.25 s of CPU")
     assert processes.cpu_seconds(child.pid) < 5
-    assert processes.cpu_seconds(2 ** 22 + 1) == 0.0
+    assert processes.cpu_seconds(2**22 + 1) == 0.0

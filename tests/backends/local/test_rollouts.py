@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from civic.backends.base import Health
-
 from traffic import Traffic
 
 
@@ -13,8 +12,10 @@ def test_a_rolling_update_under_traffic_fails_no_request(harness):
     with harness.client() as client, Traffic(client) as traffic:
         harness.wait_for("traffic flowing", lambda: traffic.ok > 20)
         harness.deploy(replicas=2, revision=2, environ={"VERSION": "v2"})
-        harness.wait_for("v2 rolled out", lambda: harness.status().health is Health.HEALTHY
-                         and {r.revision for r in harness.replicas()} == {2})
+        harness.wait_for(
+            "v2 rolled out",
+            lambda: harness.status().health is Health.HEALTHY and {r.revision for r in harness.replicas()} == {2},
+        )
         seen = traffic.ok
         harness.wait_for("more traffic on v2", lambda: traffic.ok > seen + 20)
     assert traffic.failures == []
@@ -37,10 +38,12 @@ def test_a_revision_that_never_gets_ready_is_failed_and_the_old_one_keeps_servin
     harness.deploy(revision=1, environ={"VERSION": "v1"})
     harness.wait_for("v1 ready", lambda: harness.status().ready == 1)
     with harness.client() as client, Traffic(client) as traffic:
-        harness.deploy(revision=2, environ={"VERSION": "v2", "READY": "0"},
-                       rollout={"progressDeadlineSeconds": 1.5, "terminationGraceSeconds": 1})
-        status = harness.wait_for("revision 2 failed", lambda: (s := harness.status()).failed_revision == 2
-                                  and s)
+        harness.deploy(
+            revision=2,
+            environ={"VERSION": "v2", "READY": "0"},
+            rollout={"progressDeadlineSeconds": 1.5, "terminationGraceSeconds": 1},
+        )
+        status = harness.wait_for("revision 2 failed", lambda: (s := harness.status()).failed_revision == 2 and s)
         harness.wait_for("revision 2 stopped", lambda: {r.revision for r in harness.replicas()} == {1})
     assert "revision 2 did not become ready within 1.5 s" in status.message
     assert "GET /healthz returned 500" in status.message
@@ -71,6 +74,8 @@ def test_a_restart_replaces_every_replica_one_by_one(harness):
     before = {r.pid for r in harness.replicas()}
     with harness.client() as client, Traffic(client) as traffic:
         harness.deploy(replicas=2, generation=1)
-        harness.wait_for("all replaced", lambda: harness.status().health is Health.HEALTHY and
-                         not before & {r.pid for r in harness.replicas()})
+        harness.wait_for(
+            "all replaced",
+            lambda: harness.status().health is Health.HEALTHY and not before & {r.pid for r in harness.replicas()},
+        )
     assert traffic.failures == []

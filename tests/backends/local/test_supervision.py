@@ -31,8 +31,9 @@ def test_scaling_up_and_down_changes_the_processes(harness):
     harness.deploy(replicas=1)
     harness.wait_for("1 replica left", lambda: len(harness.replicas()) == 1)
     gone = pids - {r.pid for r in harness.replicas()}
-    harness.wait_for("stopped processes gone", lambda: not any(os.path.exists(f"/proc/{p}") and
-                                                             _state(p) != "Z" for p in gone))
+    harness.wait_for(
+        "stopped processes gone", lambda: not any(os.path.exists(f"/proc/{p}") and _state(p) != "Z" for p in gone)
+    )
 
 
 def test_a_killed_replica_is_replaced_and_serves_again(harness):
@@ -40,8 +41,9 @@ def test_a_killed_replica_is_replaced_and_serves_again(harness):
     harness.wait_for("ready", lambda: harness.status().ready == 1)
     victim = harness.replicas()[0]
     os.kill(victim.pid, signal.SIGKILL)
-    harness.wait_for("a new replica ready", lambda: harness.status().ready == 1 and
-                     harness.replicas()[0].pid != victim.pid)
+    harness.wait_for(
+        "a new replica ready", lambda: harness.status().ready == 1 and harness.replicas()[0].pid != victim.pid
+    )
     with harness.client() as client:
         assert client.get("/").text.split()[1] == str(harness.replicas()[0].pid)
 
@@ -71,17 +73,18 @@ def test_requests_sent_while_the_only_replica_is_replaced_wait_for_it_instead_of
 
 def test_a_replica_that_keeps_crashing_is_shown_as_crash_looping(harness):
     harness.deploy(environ={"CRASH": "1"})
-    status = harness.wait_for("crash-looping", lambda: (s := harness.status()).health is
-                              Health.CRASH_LOOPING and s)
+    status = harness.wait_for("crash-looping", lambda: (s := harness.status()).health is Health.CRASH_LOOPING and s)
     assert "exited with code 3: boom: CRASH is set" in status.message
 
 
 def test_a_replica_that_fails_liveness_is_restarted(harness):
-    harness.deploy(liveness={"path": "/livez", "intervalSeconds": 0.1, "failureThreshold": 2},
-                   readiness={"path": "/healthz", "intervalSeconds": 0.1}, environ={"LIVE": "0"})
+    harness.deploy(
+        liveness={"path": "/livez", "intervalSeconds": 0.1, "failureThreshold": 2},
+        readiness={"path": "/healthz", "intervalSeconds": 0.1},
+        environ={"LIVE": "0"},
+    )
     first = harness.wait_for("first replica", lambda: harness.replicas() and harness.replicas()[0].pid)
-    harness.wait_for("replaced after failing liveness",
-                     lambda: any(r.pid != first for r in harness.replicas()))
+    harness.wait_for("replaced after failing liveness", lambda: any(r.pid != first for r in harness.replicas()))
     assert "failed its liveness check" in harness.backend.supervisor.units[("shop-dev", "web")].last_problem
 
 

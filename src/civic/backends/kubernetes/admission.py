@@ -78,8 +78,9 @@ def in_cluster(text: str) -> str:
 
 def _sample(kind: str) -> Obj:
     group, api_kind = kubernetes.API[kind][0]
-    body = SAMPLES.get(kind) or ({"spec": {"template": {"metadata": {}, "spec": SAMPLE_POD}}}
-                                 if kind in kubernetes.POD_KINDS else {"spec": {}})
+    body = SAMPLES.get(kind) or (
+        {"spec": {"template": {"metadata": {}, "spec": SAMPLE_POD}}} if kind in kubernetes.POD_KINDS else {"spec": {}}
+    )
     return {"apiVersion": f"{group}/v1" if group else "v1", "kind": api_kind, "metadata": {"name": "x"}, **body}
 
 
@@ -109,14 +110,16 @@ def _rules(kinds: tuple[str, ...]) -> list[Obj]:
         for group, api_kind in kubernetes.API[kind]:
             plural = api_kind.lower() + ("es" if api_kind.endswith("s") else "s")
             operations = ["CREATE"] if kind in kubernetes.CREATE_ONLY else ["CREATE", "UPDATE"]
-            out.append({"apiGroups": [group], "apiVersions": ["*"], "operations": operations,
-                        "resources": [plural]})
+            out.append({"apiGroups": [group], "apiVersions": ["*"], "operations": operations, "resources": [plural]})
     return out
 
 
 def _variables(policy: Policy) -> list[Obj]:
-    shared = [v for v in kubernetes.VARIABLES[policy.applies_to[0]]
-              if all(v in kubernetes.VARIABLES[k] for k in policy.applies_to)]
+    shared = [
+        v
+        for v in kubernetes.VARIABLES[policy.applies_to[0]]
+        if all(v in kubernetes.VARIABLES[k] for k in policy.applies_to)
+    ]
     out = [{"name": name, "expression": text} for name, text in shared]
     if policy.params:
         out.append({"name": "params", "expression": literal(dict(policy.params))})
@@ -133,32 +136,53 @@ def policy_objects(policy: Policy, gives_list: bool) -> list[Obj]:
     summary = f"{policy.name}: {policy.description}"
     if gives_list:
         variables.append({"name": "violations", "expression": rule})
-        validation = {"expression": "size(variables.violations) == 0", "message": summary,
-                      "messageExpression": json.dumps(policy.name + ": ") +
-                      " + variables.violations.map(v, string(v)).join('; ')", "reason": "Invalid"}
+        validation = {
+            "expression": "size(variables.violations) == 0",
+            "message": summary,
+            "messageExpression": json.dumps(policy.name + ": ")
+            + " + variables.violations.map(v, string(v)).join('; ')",
+            "reason": "Invalid",
+        }
     else:
         validation = {"expression": rule, "message": summary, "reason": "Invalid"}
-    spec: Obj = {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": _rules(policy.applies_to)},
-                 "variables": variables, "validations": [validation]}
+    spec: Obj = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": _rules(policy.applies_to)},
+        "variables": variables,
+        "validations": [validation],
+    }
     if policy.when:
         spec["matchConditions"] = [{"name": "when", "expression": in_cluster(policy.when)}]
     labels = {ownership.MANAGED_BY: ownership.MANAGER}
     name = name_of(policy)
-    vap = {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy",
-           "metadata": {"name": name, "labels": labels}, "spec": spec}
-    binding = {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
-               "metadata": {"name": name, "labels": labels},
-               "spec": {"policyName": name, "validationActions": ACTIONS[policy.mode],
-                        "matchResources": {"namespaceSelector": {"matchLabels": labels}}}}
+    vap = {
+        "apiVersion": API_VERSION,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }
+    binding = {
+        "apiVersion": API_VERSION,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "policyName": name,
+            "validationActions": ACTIONS[policy.mode],
+            "matchResources": {"namespaceSelector": {"matchLabels": labels}},
+        },
+    }
     return [vap, binding]
 
 
 def render(policies: PolicySet, cluster: models.Cluster) -> Admission:
     """The VAPs and bindings of every policy in force that can run in ``cluster``."""
     if targets._minor(cluster.kubernetes_version) < targets._minor(SINCE):
-        return Admission((), missing=f"{API_VERSION} ValidatingAdmissionPolicy needs Kubernetes {SINCE} "
-                                     f"or later; cluster '{cluster.name}' targets {cluster.kubernetes_version}, "
-                                     "so Civic's policies are not enforced in it (civic plan still checks them)")
+        return Admission(
+            (),
+            missing=f"{API_VERSION} ValidatingAdmissionPolicy needs Kubernetes {SINCE} "
+            f"or later; cluster '{cluster.name}' targets {cluster.kubernetes_version}, "
+            "so Civic's policies are not enforced in it (civic plan still checks them)",
+        )
     objects: list[Obj] = []
     skipped: list[tuple[str, str]] = []
     for policy in policies.policies:

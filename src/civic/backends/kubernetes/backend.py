@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from civic.backends import base
 from civic.backends.kubernetes import client as client_mod
-from civic.backends.kubernetes import cluster, health, ownership
-from civic.backends.kubernetes import rendering
+from civic.backends.kubernetes import cluster, health, ownership, rendering
 from civic.spec import models
 
 
@@ -60,8 +59,9 @@ class KubernetesBackend:
         assert namespaces is not None and deployments is not None
         if await self.api.get(namespaces, environment) is None:
             return base.Observed(environment, exists=False)
-        found = await self.api.list(deployments, namespace=environment,
-                                    selector=f"{ownership.MANAGED_BY}={ownership.MANAGER}")
+        found = await self.api.list(
+            deployments, namespace=environment, selector=f"{ownership.MANAGED_BY}={ownership.MANAGER}"
+        )
         return base.Observed(environment, exists=True, services=tuple(_status(d) for d in found))
 
     async def aclose(self) -> None:
@@ -73,6 +73,10 @@ def _status(deployment: dict) -> base.ServiceStatus:
     meta, status = deployment["metadata"], deployment.get("status", {})
     revision = meta.get("annotations", {}).get(ownership.PREFIX + "revision")
     return base.ServiceStatus(
-        name=meta["name"], revision=int(revision) if revision else None,
+        name=meta["name"],
+        revision=int(revision) if revision else None,
         desired=deployment.get("spec", {}).get("replicas", status.get("replicas", 0)),
-        ready=status.get("readyReplicas", 0), health=verdict, message=message)
+        ready=status.get("readyReplicas", 0),
+        health=verdict,
+        message=message,
+    )

@@ -48,8 +48,9 @@ class Client:
     def __init__(self, connection: kubeconfig.Connection, *, timeout: float = 30.0) -> None:
         self.connection = connection
         self.requests = 0
-        self._http = httpx.AsyncClient(base_url=connection.server, verify=connection.verify,
-                                       headers=connection.headers, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=connection.server, verify=connection.verify, headers=connection.headers, timeout=timeout
+        )
         self._groups: set[str] | None = None
         self._resources: dict[str, dict[str, Resource] | None] = {}
 
@@ -65,8 +66,10 @@ class Client:
         try:
             return await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as e:
-            raise BackendError(f"cannot reach the cluster at {self.connection.server} ({method} {url}): "
-                               f"{e}. Check that it is up and that the kubeconfig is right.") from e
+            raise BackendError(
+                f"cannot reach the cluster at {self.connection.server} ({method} {url}): "
+                f"{e}. Check that it is up and that the kubeconfig is right."
+            ) from e
 
     def _fail(self, response: httpx.Response, what: str) -> BackendError:
         try:
@@ -89,8 +92,7 @@ class Client:
     async def _served_group_versions(self) -> set[str]:
         if self._groups is None:
             groups = await self._get_json("/apis", "list its APIs") or {}
-            self._groups = {"v1"} | {v["groupVersion"] for g in groups.get("groups", [])
-                                     for v in g.get("versions", [])}
+            self._groups = {"v1"} | {v["groupVersion"] for g in groups.get("groups", []) for v in g.get("versions", [])}
         return self._groups
 
     async def resource(self, api_version: str, kind: str) -> Resource | None:
@@ -100,45 +102,60 @@ class Client:
         if api_version not in self._resources:
             root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             listing = await self._get_json(root, f"describe {api_version}")
-            self._resources[api_version] = None if listing is None else {
-                r["kind"]: Resource(api_version, r["kind"], r["name"], r["namespaced"])
-                for r in listing.get("resources", []) if "/" not in r["name"]}
+            self._resources[api_version] = (
+                None
+                if listing is None
+                else {
+                    r["kind"]: Resource(api_version, r["kind"], r["name"], r["namespaced"])
+                    for r in listing.get("resources", [])
+                    if "/" not in r["name"]
+                }
+            )
         kinds = self._resources[api_version]
         return kinds.get(kind) if kinds else None
 
     # --- objects -------------------------------------------------------------------------
 
     async def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        return await self._get_json(resource.path(namespace=namespace, name=name),
-                                    f"read {resource.kind} {name}")
+        return await self._get_json(resource.path(namespace=namespace, name=name), f"read {resource.kind} {name}")
 
-    async def list(self, resource: Resource, *, namespace: str | None = None,
-                   selector: str | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, resource: Resource, *, namespace: str | None = None, selector: str | None = None
+    ) -> list[dict[str, Any]]:
         params = {"labelSelector": selector} if selector else {}
-        found = await self._get_json(resource.path(namespace=namespace), f"list {resource.plural}",
-                                     params=params)
+        found = await self._get_json(resource.path(namespace=namespace), f"list {resource.plural}", params=params)
         return (found or {}).get("items", [])
 
-    async def apply(self, resource: Resource, obj: dict[str, Any], *, force: bool = False,
-                    dry_run: bool = False) -> dict[str, Any]:
+    async def apply(
+        self, resource: Resource, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
         meta = obj["metadata"]
         params = {"fieldManager": ownership.FIELD_MANAGER, "force": str(force).lower()}
         if dry_run:
             params["dryRun"] = "All"
-        response = await self._call("PATCH", resource.path(namespace=meta.get("namespace"), name=meta["name"]),
-                                    params=params, content=json.dumps(obj), headers={"Content-Type": APPLY})
+        response = await self._call(
+            "PATCH",
+            resource.path(namespace=meta.get("namespace"), name=meta["name"]),
+            params=params,
+            content=json.dumps(obj),
+            headers={"Content-Type": APPLY},
+        )
         if response.status_code == 409:
             causes = (response.json().get("details") or {}).get("causes") or []
             fields = [c.get("field", "") for c in causes]
-            raise Conflict(f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}: "
-                           f"{response.json().get('message', 'conflict')}", fields)
+            raise Conflict(
+                f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}: "
+                f"{response.json().get('message', 'conflict')}",
+                fields,
+            )
         if response.status_code >= 400:
             raise self._fail(response, f"apply {obj['kind']} {meta['name']}")
         return response.json()
 
     async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> bool:
-        response = await self._call("DELETE", resource.path(namespace=namespace, name=name),
-                                    params={"propagationPolicy": "Foreground"})
+        response = await self._call(
+            "DELETE", resource.path(namespace=namespace, name=name), params={"propagationPolicy": "Foreground"}
+        )
         if response.status_code == 404:
             return False
         if response.status_code >= 400:

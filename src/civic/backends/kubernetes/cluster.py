@@ -71,8 +71,9 @@ def _ref(obj: Obj) -> tuple[str, str, str]:
 
 
 class _Sync:
-    def __init__(self, api: client_mod.Client, rendered: rendering.Rendered, *, dry_run: bool,
-                 manage_services: bool) -> None:
+    def __init__(
+        self, api: client_mod.Client, rendered: rendering.Rendered, *, dry_run: bool, manage_services: bool
+    ) -> None:
         self.api, self.rendered, self.dry_run = api, rendered, dry_run
         self.manage_services = manage_services
         self.report = Report(rendered.environment)
@@ -92,8 +93,15 @@ class _Sync:
             raise BackendError("the cluster serves no v1 Namespace; is the server a Kubernetes API server?")
         live_ns = await self.api.get(ns_resource, namespace["metadata"]["name"])
         if live_ns and live_ns["metadata"].get("labels", {}).get(ownership.MANAGED_BY) != ownership.MANAGER:
-            self.report.outcomes.append(Outcome("Namespace", "", self.rendered.environment, "foreign",
-                                                detail="the namespace exists and is not Civic's; nothing applied"))
+            self.report.outcomes.append(
+                Outcome(
+                    "Namespace",
+                    "",
+                    self.rendered.environment,
+                    "foreign",
+                    detail="the namespace exists and is not Civic's; nothing applied",
+                )
+            )
             return self.report
         if self.dry_run and live_ns is None:  # nothing to compare with: everything is new
             for obj in [namespace] + [m for s in self.rendered.sets for m in s.members]:
@@ -104,16 +112,24 @@ class _Sync:
         await self.put(ns_resource, namespace, live_ns, force=True)
         parents = await self.live_parents(bool(live_ns))
         sets = list(self.rendered.sets)
-        orphans = [p for name, p in parents.items() if self.manage_services and
-                   name not in {s.parent["metadata"]["name"] for s in sets}]
+        orphans = [
+            p
+            for name, p in parents.items()
+            if self.manage_services and name not in {s.parent["metadata"]["name"] for s in sets}
+        ]
         served = {s.id: [m for m in s.members if await self.resource(m)] for s in sets}
         for applyset in sets:
             previous = parents.get(applyset.parent["metadata"]["name"])
             kinds = _kinds(served[applyset.id]) | _declared(previous)
-            await self.put_parent(applyset.parent, previous, kinds, PENDING if previous is None or
-                                  _digest(previous) != applyset.digest else applyset.digest)
-        await self.take_inventory(set().union(*(_kinds(m) for m in served.values()),
-                                              *(_declared(p) for p in parents.values())))
+            await self.put_parent(
+                applyset.parent,
+                previous,
+                kinds,
+                PENDING if previous is None or _digest(previous) != applyset.digest else applyset.digest,
+            )
+        await self.take_inventory(
+            set().union(*(_kinds(m) for m in served.values()), *(_declared(p) for p in parents.values()))
+        )
         for applyset in sets:
             for member in served[applyset.id]:
                 await self.apply_member(applyset.id, member)
@@ -124,33 +140,59 @@ class _Sync:
             await self.delete(parent)
         complete = not self.foreign  # else the next run looks again, and reports them again
         for applyset in sets:
-            await self.put_parent(applyset.parent, parents.get(applyset.parent["metadata"]["name"]),
-                                  _kinds(served[applyset.id]), applyset.digest if complete else PENDING)
+            await self.put_parent(
+                applyset.parent,
+                parents.get(applyset.parent["metadata"]["name"]),
+                _kinds(served[applyset.id]),
+                applyset.digest if complete else PENDING,
+            )
         self._report_missing()
         return self.report
 
     def _report_missing(self) -> None:
         for missing in sorted(self.report.missing):
             api_version, kind = missing.split(" ")
-            namespace = next((m["metadata"].get("namespace", "") for s in self.rendered.sets for m in s.members
-                              if m["kind"] == kind), self.rendered.environment)  # "": cluster-wide
-            how = ("it needs Kubernetes 1.30 or later (is kubernetesVersion in civic.yaml right?)"
-                   if api_version == admission.API_VERSION else "install its CRD (operator) to get these objects")
-            self.report.outcomes.append(Outcome(kind, namespace, "*", "missing-capability",
-                                                detail=f"the cluster does not serve {api_version} {kind}; {how}"))
+            namespace = next(
+                (
+                    m["metadata"].get("namespace", "")
+                    for s in self.rendered.sets
+                    for m in s.members
+                    if m["kind"] == kind
+                ),
+                self.rendered.environment,
+            )  # "": cluster-wide
+            how = (
+                "it needs Kubernetes 1.30 or later (is kubernetesVersion in civic.yaml right?)"
+                if api_version == admission.API_VERSION
+                else "install its CRD (operator) to get these objects"
+            )
+            self.report.outcomes.append(
+                Outcome(
+                    kind,
+                    namespace,
+                    "*",
+                    "missing-capability",
+                    detail=f"the cluster does not serve {api_version} {kind}; {how}",
+                )
+            )
 
     async def live_parents(self, namespace_exists: bool) -> dict[str, Obj]:
         if not namespace_exists:
             return {}
         configmaps = await self.resource(self.rendered.sets[0].parent)
         assert configmaps is not None
-        found = await self.api.list(configmaps, namespace=self.rendered.environment,
-                                    selector=f"{ownership.APPLYSET_ROLE},{ownership.MANAGED_BY}={ownership.MANAGER}")
+        found = await self.api.list(
+            configmaps,
+            namespace=self.rendered.environment,
+            selector=f"{ownership.APPLYSET_ROLE},{ownership.MANAGED_BY}={ownership.MANAGER}",
+        )
         return {p["metadata"]["name"]: p for p in found}
 
     async def put_parent(self, parent: Obj, previous: Obj | None, kinds: set[str], digest: str) -> None:
         annotations = parent["metadata"]["annotations"] | {
-            ownership.ANN_GROUP_KINDS: ",".join(sorted(kinds)), ownership.DESIRED_HASH: digest}
+            ownership.ANN_GROUP_KINDS: ",".join(sorted(kinds)),
+            ownership.DESIRED_HASH: digest,
+        }
         wanted = parent | {"metadata": parent["metadata"] | {"annotations": annotations}}
         if previous and previous["metadata"].get("annotations", {}) == annotations:
             return
@@ -181,17 +223,39 @@ class _Sync:
         live = self.inventory.get(ownership.group_kind(member), {}).get(name)
         if live is not None and live["metadata"].get("labels", {}).get(ownership.PART_OF) != set_id:
             managers = sorted({f.get("manager", "?") for f in live["metadata"].get("managedFields") or []})
-            hint = ("Remove the other object, or turn the policy off in the estate (a PolicyOverride with "
-                    "enabled: false)." if not namespace else "Rename the service or remove the other object.")
+            hint = (
+                "Remove the other object, or turn the policy off in the estate (a PolicyOverride with enabled: false)."
+                if not namespace
+                else "Rename the service or remove the other object."
+            )
             self.foreign.add((kind, namespace, name))
-            self.report.outcomes.append(Outcome(kind, namespace, name, "foreign", detail=(
-                "exists and belongs to another tool" + (f" ({', '.join(managers)})" if managers else "")
-                + f"; left alone. {hint}")))
+            self.report.outcomes.append(
+                Outcome(
+                    kind,
+                    namespace,
+                    name,
+                    "foreign",
+                    detail=(
+                        "exists and belongs to another tool"
+                        + (f" ({', '.join(managers)})" if managers else "")
+                        + f"; left alone. {hint}"
+                    ),
+                )
+            )
             return
         policy = member.get("spec", {}).get("policyName") if kind == "ValidatingAdmissionPolicyBinding" else None
         if ("ValidatingAdmissionPolicy", "", policy) in self.foreign:  # applied first (rank), so known by now
-            self.report.outcomes.append(Outcome(kind, namespace, name, "foreign", detail=(
-                f"not applied: it would bind ValidatingAdmissionPolicy {policy}, which belongs to another tool.")))
+            self.report.outcomes.append(
+                Outcome(
+                    kind,
+                    namespace,
+                    name,
+                    "foreign",
+                    detail=(
+                        f"not applied: it would bind ValidatingAdmissionPolicy {policy}, which belongs to another tool."
+                    ),
+                )
+            )
             return
         resource = await self.resource(member)
         assert resource is not None
@@ -205,8 +269,12 @@ class _Sync:
         self.report.outcomes.append(Outcome(kind, namespace, name, verb, tuple(found) if live else ()))
 
     async def prune(self, set_id: str, keep: set[tuple[str, str, str]]) -> None:
-        doomed = [o for items in self.inventory.values() for o in items.values()
-                  if o["metadata"].get("labels", {}).get(ownership.PART_OF) == set_id and _ref(o) not in keep]
+        doomed = [
+            o
+            for items in self.inventory.values()
+            for o in items.values()
+            if o["metadata"].get("labels", {}).get(ownership.PART_OF) == set_id and _ref(o) not in keep
+        ]
         for obj in sorted(doomed, key=rendering.rank, reverse=True):
             await self.delete(obj)
 
@@ -219,15 +287,28 @@ class _Sync:
 
 
 # Kinds a parent may list that the current render no longer has: where to find them.
-_KNOWN = {(kind, group): (api_version,) for api_version, kind in (
-    ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "LimitRange"), ("v1", "ResourceQuota"),
-    ("apps/v1", "Deployment"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"),
-    ("external-secrets.io/v1", "ExternalSecret"),
-    (admission.API_VERSION, "ValidatingAdmissionPolicy"), (admission.API_VERSION, "ValidatingAdmissionPolicyBinding"))
-    for group in [api_version.rpartition("/")[0]]}
+_KNOWN = {
+    (kind, group): (api_version,)
+    for api_version, kind in (
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("v1", "Service"),
+        ("v1", "LimitRange"),
+        ("v1", "ResourceQuota"),
+        ("apps/v1", "Deployment"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("networking.k8s.io/v1", "Ingress"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("external-secrets.io/v1", "ExternalSecret"),
+        (admission.API_VERSION, "ValidatingAdmissionPolicy"),
+        (admission.API_VERSION, "ValidatingAdmissionPolicyBinding"),
+    )
+    for group in [api_version.rpartition("/")[0]]
+}
 
 
 def _kinds(members: Iterable[Obj]) -> set[str]:
@@ -244,8 +325,9 @@ def _digest(parent: Obj | None) -> str | None:
     return (parent or {}).get("metadata", {}).get("annotations", {}).get(ownership.DESIRED_HASH)
 
 
-async def sync(api: client_mod.Client, rendered: rendering.Rendered, *, dry_run: bool = False,
-               manage_services: bool = True) -> Report:
+async def sync(
+    api: client_mod.Client, rendered: rendering.Rendered, *, dry_run: bool = False, manage_services: bool = True
+) -> Report:
     """Converge one environment (or, with ``dry_run``, say what converging would do)."""
     return await _Sync(api, rendered, dry_run=dry_run, manage_services=manage_services).run()
 
@@ -254,8 +336,9 @@ async def recorded_digests(api: client_mod.Client) -> dict[str, str]:
     """Each Civic environment on the cluster and the digest its last complete apply recorded."""
     configmaps = await api.resource("v1", "ConfigMap")
     assert configmaps is not None
-    found = await api.list(configmaps, selector=f"{ownership.APPLYSET_ROLE}=environment,"
-                                                f"{ownership.MANAGED_BY}={ownership.MANAGER}")
+    found = await api.list(
+        configmaps, selector=f"{ownership.APPLYSET_ROLE}=environment,{ownership.MANAGED_BY}={ownership.MANAGER}"
+    )
     return {p["metadata"]["namespace"]: _digest(p) or "" for p in found}
 
 
@@ -276,24 +359,34 @@ async def recorded_digest(api: client_mod.Client, rendered: rendering.Rendered) 
     return _digest(await api.get(configmaps, meta["name"], meta["namespace"]))
 
 
-async def sync_policies(api: client_mod.Client, enforced: admission.Admission, *, dry_run: bool = False,
-                        everything: bool = False) -> Report:
+async def sync_policies(
+    api: client_mod.Client, enforced: admission.Admission, *, dry_run: bool = False, everything: bool = False
+) -> Report:
     """Converge the admission policies (the platform ApplySet in ``civic-system``).
 
     Skipped when the digest recorded on the parent matches the render. A target older
     than Kubernetes 1.30 has no VAP v1: reported as a missing capability, nothing sent or
     pruned. Policies that cannot run in an API server become the report's notes.
     """
-    notes = [f"policy '{name}' is not enforced in the cluster: {why}." for name, why in enforced.skipped
-             if why != admission.OWN_KINDS]
+    notes = [
+        f"policy '{name}' is not enforced in the cluster: {why}."
+        for name, why in enforced.skipped
+        if why != admission.OWN_KINDS
+    ]
     own = sum(1 for _, why in enforced.skipped if why == admission.OWN_KINDS)
     if own:
-        notes.append(f"{own} policies judge Civic's own kinds (Environment, Service...): civic plan checks them, "
-                     "not the cluster.")
+        notes.append(
+            f"{own} policies judge Civic's own kinds (Environment, Service...): civic plan checks them, "
+            "not the cluster."
+        )
     if enforced.missing:
-        return Report(ownership.PLATFORM_NAMESPACE, [Outcome("ValidatingAdmissionPolicy", "", "*",
-                                                             "missing-capability", detail=enforced.missing)],
-                      missing={f"{admission.API_VERSION} ValidatingAdmissionPolicy"}, platform=True, notes=notes)
+        return Report(
+            ownership.PLATFORM_NAMESPACE,
+            [Outcome("ValidatingAdmissionPolicy", "", "*", "missing-capability", detail=enforced.missing)],
+            missing={f"{admission.API_VERSION} ValidatingAdmissionPolicy"},
+            platform=True,
+            notes=notes,
+        )
     rendered = rendering.admission_set(enforced.objects)
     if not everything and await recorded_digest(api, rendered) == rendered.digest:
         return Report(rendered.environment, skipped=True, platform=True, notes=notes)
@@ -303,10 +396,16 @@ async def sync_policies(api: client_mod.Client, enforced: admission.Admission, *
     return report
 
 
-async def sync_estate(api: client_mod.Client, renders: Sequence[tuple[rendering.Rendered, bool]], *,
-                      dry_run: bool = False, everything: bool = False, delete_others: bool = True,
-                      allow_delete_production: bool = False,
-                      policies: admission.Admission | None = None) -> list[Report]:
+async def sync_estate(
+    api: client_mod.Client,
+    renders: Sequence[tuple[rendering.Rendered, bool]],
+    *,
+    dry_run: bool = False,
+    everything: bool = False,
+    delete_others: bool = True,
+    allow_delete_production: bool = False,
+    policies: admission.Admission | None = None,
+) -> list[Report]:
     """Converge every environment on one cluster; skip those whose digest is unchanged.
 
     ``renders`` pairs each environment's render with whether its services are known
@@ -325,13 +424,15 @@ async def sync_estate(api: client_mod.Client, renders: Sequence[tuple[rendering.
             continue
         reports.append(await sync(api, rendered, dry_run=dry_run, manage_services=manage_services))
     if delete_others:
-        reports += await _delete_others(api, {r.environment for r, _ in renders}, dry_run=dry_run,
-                                        allow_production=allow_delete_production)
+        reports += await _delete_others(
+            api, {r.environment for r, _ in renders}, dry_run=dry_run, allow_production=allow_delete_production
+        )
     return reports
 
 
-async def _delete_others(api: client_mod.Client, wanted: set[str], *, dry_run: bool,
-                         allow_production: bool) -> list[Report]:
+async def _delete_others(
+    api: client_mod.Client, wanted: set[str], *, dry_run: bool, allow_production: bool
+) -> list[Report]:
     out = []
     namespaces = await api.resource("v1", "Namespace")
     assert namespaces is not None
@@ -339,8 +440,10 @@ async def _delete_others(api: client_mod.Client, wanted: set[str], *, dry_run: b
         if name in wanted:
             continue
         if obj["metadata"].get("labels", {}).get(ownership.PREFIX + "is-production") == "true" and not allow_production:
-            raise PlanError(f"namespace '{name}' is a production environment that is no longer in the estate; "
-                            "deleting it needs --allow-delete-production.")
+            raise PlanError(
+                f"namespace '{name}' is a production environment that is no longer in the estate; "
+                "deleting it needs --allow-delete-production."
+            )
         if not dry_run:
             await api.delete(namespaces, name)
         out.append(Report(name, [Outcome("Namespace", "", name, "delete")]))
@@ -354,8 +457,12 @@ async def status(api: client_mod.Client, rendered: rendering.Rendered) -> list[t
         kind, namespace, name = _ref(obj)
         resource = await api.resource(obj["apiVersion"], kind)
         if resource is None:
-            out.append((Outcome(kind, namespace, name, "missing-capability"),
-                        (health.Health.MISSING, f"the cluster does not serve {obj['apiVersion']} {kind}")))
+            out.append(
+                (
+                    Outcome(kind, namespace, name, "missing-capability"),
+                    (health.Health.MISSING, f"the cluster does not serve {obj['apiVersion']} {kind}"),
+                )
+            )
             continue
         live = await api.get(resource, name, namespace or None)
         out.append((Outcome(kind, namespace, name, "observed"), health.judge(live)))
@@ -364,6 +471,11 @@ async def status(api: client_mod.Client, rendered: rendering.Rendered) -> list[t
 
 def summary(report: Report) -> dict[str, Any]:
     verbs = ("create", "update", "unchanged", "prune", "foreign", "delete")
-    return {"environment": report.environment, "scope": "platform" if report.platform else "environment",
-            "skipped": report.skipped, **{verb: report.count(verb) for verb in verbs},
-            "missing": sorted(report.missing), "notes": list(report.notes)}
+    return {
+        "environment": report.environment,
+        "scope": "platform" if report.platform else "environment",
+        "skipped": report.skipped,
+        **{verb: report.count(verb) for verb in verbs},
+        "missing": sorted(report.missing),
+        "notes": list(report.notes),
+    }

@@ -62,7 +62,7 @@ def _walk(node: dict[str, Any], prefix: Path, into: set[Path]) -> None:
 
 
 def _related(a: Path, b: Path) -> bool:
-    return a[:len(b)] == b or b[:len(a)] == a
+    return a[: len(b)] == b or b[: len(a)] == a
 
 
 def changes(live: dict[str, Any] | None, result: dict[str, Any], config: dict[str, Any]) -> list[Change]:
@@ -76,7 +76,13 @@ def changes(live: dict[str, Any] | None, result: dict[str, Any], config: dict[st
             continue
         if not any(_related(path, mine) for mine in ours):
             continue  # another manager's field, e.g. an HPA's spec.replicas
-        other = next((m for m, paths in sorted(owners.items()) if m != ownership.FIELD_MANAGER
-                      and any(_related(path, p) for p in paths)), None)
+        other = next(
+            (
+                m
+                for m, paths in sorted(owners.items())
+                if m != ownership.FIELD_MANAGER and any(_related(path, p) for p in paths)
+            ),
+            None,
+        )
         out.append(Change(".".join(path), other))
     return out

@@ -47,8 +47,9 @@ def deployment(obj: dict[str, Any]) -> Verdict:
     if updated < wanted:
         return Health.PROGRESSING, f"waiting for rollout to finish: {updated} of {wanted} new replicas updated"
     if status.get("replicas", 0) > updated:
-        return Health.PROGRESSING, (f"waiting for rollout to finish: {status['replicas'] - updated} old "
-                                    "replicas are pending termination")
+        return Health.PROGRESSING, (
+            f"waiting for rollout to finish: {status['replicas'] - updated} old replicas are pending termination"
+        )
     if available < updated:
         return Health.PROGRESSING, f"waiting for rollout to finish: {available} of {updated} updated replicas available"
     return Health.HEALTHY, f"{available} of {wanted} replicas available"
@@ -92,5 +93,11 @@ def admission_policy(obj: dict[str, Any]) -> Verdict:
     return Health.HEALTHY, ""
 
 
-RULES = {"Deployment": deployment, "HorizontalPodAutoscaler": autoscaler, "ExternalSecret": ready_condition,
-         "Ingress": ingress, "Namespace": namespace, "ValidatingAdmissionPolicy": admission_policy}
+RULES = {
+    "Deployment": deployment,
+    "HorizontalPodAutoscaler": autoscaler,
+    "ExternalSecret": ready_condition,
+    "Ingress": ingress,
+    "Namespace": namespace,
+    "ValidatingAdmissionPolicy": admission_policy,
+}

@@ -25,8 +25,17 @@ def load_service(path: str, *, environment: models.Environment | None = None) ->
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
-        raise SpecError([Problem(path, 0, 0, "", f"cannot be read: {getattr(e, 'strerror', e)}; "
-                                 "give the path of a civic.service.yaml.")]) from e
+        raise SpecError(
+            [
+                Problem(
+                    path,
+                    0,
+                    0,
+                    "",
+                    f"cannot be read: {getattr(e, 'strerror', e)}; give the path of a civic.service.yaml.",
+                )
+            ]
+        ) from e
     doc, problems = yamlpos.parse(text, file=path)
     if doc is None:
         raise SpecError(problems)
@@ -39,12 +48,17 @@ def load_service(path: str, *, environment: models.Environment | None = None) ->
     return model
 
 
-def _kubernetes_problems(doc: yamlpos.Document, service: models.Service,
-                         environment: models.Environment | None) -> list[Problem]:
+def _kubernetes_problems(
+    doc: yamlpos.Document, service: models.Service, environment: models.Environment | None
+) -> list[Problem]:
     out = []
     if not service.spec.image:
-        out.append(doc.problem(("spec",), "the Kubernetes backend runs container images; add "
-                               "spec.image (e.g. 'ghcr.io/org/app:1.2.3')."))
+        out.append(
+            doc.problem(
+                ("spec",),
+                "the Kubernetes backend runs container images; add spec.image (e.g. 'ghcr.io/org/app:1.2.3').",
+            )
+        )
     if environment is not None:
         for key, value in service.spec.env.items():
             for ref in refs.find(value):
@@ -63,20 +77,35 @@ def service_paths(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def desired(estate: estate_mod.Estate, name: str, *, services: Sequence[models.Service] = (),
-            secrets: Mapping[str, str] | None = None, revision: int = 1) -> base.DesiredEnvironment:
+def desired(
+    estate: estate_mod.Estate,
+    name: str,
+    *,
+    services: Sequence[models.Service] = (),
+    secrets: Mapping[str, str] | None = None,
+    revision: int = 1,
+) -> base.DesiredEnvironment:
     """The desired state of environment ``name``: its spec, teams and these services."""
     env = estate.environments.get(name)
     if env is None:
-        raise UsageError(f"there is no environment '{name}' in the estate at {estate.root}; "
-                         "'civic validate' lists what there is.")
+        raise UsageError(
+            f"there is no environment '{name}' in the estate at {estate.root}; 'civic validate' lists what there is."
+        )
     names = [s.metadata.name for s in services]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"service '{twice[0]}' is given twice; give each service once.")
-    teams = {t: estate.teams[t] for t in {env.spec.team, *(g.team for g in env.spec.access if g.team)}
-             if t in estate.teams}
-    revisions = tuple(base.ServiceRevision(environment=name, name=s.metadata.name, revision=revision,
-                                           spec=s.spec) for s in services)
-    return base.DesiredEnvironment(name=name, platform=estate.platform, environment=env,
-                                   services=revisions, teams=teams, secrets=dict(secrets or {}))
+    teams = {
+        t: estate.teams[t] for t in {env.spec.team, *(g.team for g in env.spec.access if g.team)} if t in estate.teams
+    }
+    revisions = tuple(
+        base.ServiceRevision(environment=name, name=s.metadata.name, revision=revision, spec=s.spec) for s in services
+    )
+    return base.DesiredEnvironment(
+        name=name,
+        platform=estate.platform,
+        environment=env,
+        services=revisions,
+        teams=teams,
+        secrets=dict(secrets or {}),
+    )

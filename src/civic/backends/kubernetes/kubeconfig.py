@@ -44,8 +44,9 @@ def _named(items: list[dict[str, Any]], name: str, what: str, file: str) -> dict
     for item in items or []:
         if item.get("name") == name:
             return item.get(what) or {}
-    raise BackendError(f"{file} has no {what} named '{name}'; check the kubeconfig or the "
-                       "cluster's context in civic.yaml.")
+    raise BackendError(
+        f"{file} has no {what} named '{name}'; check the kubeconfig or the cluster's context in civic.yaml."
+    )
 
 
 def load(file: str | None = None, *, context: str | None = None) -> Connection:
@@ -54,8 +55,9 @@ def load(file: str | None = None, *, context: str | None = None) -> Connection:
         with open(file, encoding="utf-8") as f:
             config = yaml.safe_load(f) or {}
     except (OSError, yaml.YAMLError) as e:
-        raise BackendError(f"cannot read the kubeconfig {file}: {e}. Set CIVIC_KUBECONFIG to the "
-                           "kubeconfig of the cluster.") from e
+        raise BackendError(
+            f"cannot read the kubeconfig {file}: {e}. Set CIVIC_KUBECONFIG to the kubeconfig of the cluster."
+        ) from e
     name = context or config.get("current-context")
     if not name:
         raise BackendError(f"{file} has no current-context; give the cluster a context in civic.yaml.")
@@ -107,9 +109,14 @@ def _headers(user: dict[str, Any], file: str) -> dict[str, str]:
 def _exec_token(spec: dict[str, Any], file: str) -> str:
     env = os.environ | {e["name"]: e["value"] for e in spec.get("env") or []}
     try:
-        done = subprocess.run([spec["command"], *(spec.get("args") or [])], capture_output=True,
-                              text=True, env=env, timeout=60, check=True)
+        done = subprocess.run(
+            [spec["command"], *(spec.get("args") or [])],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        )
         return json.loads(done.stdout)["status"]["token"]
     except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
-        raise BackendError(f"the kubeconfig's exec plugin '{spec.get('command')}' ({file}) gave no "
-                           f"token: {e}.") from e
+        raise BackendError(f"the kubeconfig's exec plugin '{spec.get('command')}' ({file}) gave no token: {e}.") from e

@@ -25,8 +25,9 @@ MOJ = "cloud-platform.justice.gov.uk/"
 MOJ_LABELS = {MOJ + "namespace"}  # a label there: other namespaces' network policies select by it
 
 
-def meta(name: str, namespace: str | None, labels: Mapping[str, str],
-         annotations: Mapping[str, str] | None = None) -> Obj:
+def meta(
+    name: str, namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+) -> Obj:
     out: Obj = {"name": name}
     if namespace:
         out["namespace"] = namespace
@@ -48,12 +49,19 @@ def namespace(env: models.Environment, cluster: models.Cluster) -> Obj:
         "pod-security.kubernetes.io/audit": "restricted",
         "pod-security.kubernetes.io/warn": "restricted",
     }
-    owned = {key: value for key, value in (
-        ("business-unit", spec.business_unit), ("application", spec.application),
-        ("owner", spec.owner), ("source-code", spec.source_code),
-        ("slack-channel", spec.team_channel), ("service-area", spec.service_area),
-        ("review-after", spec.review_after.isoformat() if spec.review_after else None),
-    ) if value}
+    owned = {
+        key: value
+        for key, value in (
+            ("business-unit", spec.business_unit),
+            ("application", spec.application),
+            ("owner", spec.owner),
+            ("source-code", spec.source_code),
+            ("slack-channel", spec.team_channel),
+            ("service-area", spec.service_area),
+            ("review-after", spec.review_after.isoformat() if spec.review_after else None),
+        )
+        if value
+    }
     annotations = {ownership.PREFIX + key: value for key, value in owned.items()}
     # the MoJ Cloud Platform's own names too, so its tooling (and its Gatekeeper
     # constraints and reports) keep working on namespaces Civic renders
@@ -62,16 +70,18 @@ def namespace(env: models.Environment, cluster: models.Cluster) -> Obj:
     kept = {k: v for k, v in env.metadata.annotations.items() if k.startswith(MOJ)}
     labels |= {k: v for k, v in kept.items() if k in MOJ_LABELS}
     annotations |= {k: v for k, v in kept.items() if k not in MOJ_LABELS}
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": meta(env.metadata.name, None, labels, annotations)}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(env.metadata.name, None, labels, annotations)}
 
 
 def platform_namespace() -> Obj:
     """``civic-system``: where the parents of Civic's cluster-wide ApplySets live. Nothing runs
     there, so Pod Security enforces ``restricted``; the platform label keeps it from being
     taken for an environment (and deleted as one that left the estate)."""
-    labels = {ownership.MANAGED_BY: ownership.MANAGER, ownership.PLATFORM: "true",
-              "pod-security.kubernetes.io/enforce": "restricted"}
+    labels = {
+        ownership.MANAGED_BY: ownership.MANAGER,
+        ownership.PLATFORM: "true",
+        "pod-security.kubernetes.io/enforce": "restricted",
+    }
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ownership.PLATFORM_NAMESPACE, None, labels)}
 
 
@@ -98,7 +108,8 @@ def role_bindings(env: models.Environment, teams: Mapping[str, models.Team]) -> 
 
 def _role_binding(env: str, name: str, kind: str, subject: str, role: str) -> Obj:
     return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
         "metadata": meta(name, env, ownership.labels(env)),
         "subjects": [{"kind": kind, "name": subject, "apiGroup": "rbac.authorization.k8s.io"}],
         "roleRef": {"kind": "ClusterRole", "name": role, "apiGroup": "rbac.authorization.k8s.io"},
@@ -107,43 +118,60 @@ def _role_binding(env: str, name: str, kind: str, subject: str, role: str) -> Ob
 
 def effective_limits(env: models.Environment, platform: models.Platform) -> models.Limits:
     own, base = env.spec.limits, platform.spec.defaults.limits
-    return models.Limits(**{field: getattr(own, field) or getattr(base, field)
-                            for field in models.Limits.model_fields})
+    return models.Limits(**{field: getattr(own, field) or getattr(base, field) for field in models.Limits.model_fields})
 
 
 def limit_range(env: models.Environment, platform: models.Platform) -> Obj:
     limits = effective_limits(env, platform)
     item: Obj = {"type": "Container"}
     default = {k: v for k, v in (("cpu", limits.default_cpu), ("memory", limits.default_memory)) if v}
-    request = {k: v for k, v in (("cpu", limits.default_request_cpu),
-                                 ("memory", limits.default_request_memory)) if v}
+    request = {k: v for k, v in (("cpu", limits.default_request_cpu), ("memory", limits.default_request_memory)) if v}
     if default:
         item["default"] = default
     if request:
         item["defaultRequest"] = request
-    return {"apiVersion": "v1", "kind": "LimitRange",
-            "metadata": meta("limitrange", env.metadata.name, ownership.labels(env.metadata.name)),
-            "spec": {"limits": [item]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": meta("limitrange", env.metadata.name, ownership.labels(env.metadata.name)),
+        "spec": {"limits": [item]},
+    }
 
 
 def resource_quota(env: models.Environment, platform: models.Platform) -> Obj:
     own, base = env.spec.quota, platform.spec.defaults.quota
-    pick = {field: getattr(own, field) if getattr(own, field) is not None else getattr(base, field)
-            for field in models.Quota.model_fields}
-    hard = {key: str(pick[field]) for key, field in (
-        ("pods", "replicas"), ("count/deployments.apps", "services"),
-        ("limits.cpu", "cpu"), ("limits.memory", "memory")) if pick[field] is not None}
-    return {"apiVersion": "v1", "kind": "ResourceQuota",
-            "metadata": meta("namespace-quota", env.metadata.name, ownership.labels(env.metadata.name)),
-            "spec": {"hard": hard}}
+    pick = {
+        field: getattr(own, field) if getattr(own, field) is not None else getattr(base, field)
+        for field in models.Quota.model_fields
+    }
+    hard = {
+        key: str(pick[field])
+        for key, field in (
+            ("pods", "replicas"),
+            ("count/deployments.apps", "services"),
+            ("limits.cpu", "cpu"),
+            ("limits.memory", "memory"),
+        )
+        if pick[field] is not None
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": meta("namespace-quota", env.metadata.name, ownership.labels(env.metadata.name)),
+        "spec": {"hard": hard},
+    }
 
 
 def _policy(env: str, name: str, sources: list[Obj] | None) -> Obj:
     spec: Obj = {"podSelector": {}, "policyTypes": ["Ingress"]}
     if sources is not None:
         spec["ingress"] = [{"from": sources}]
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": meta(name, env, ownership.labels(env)), "spec": spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(name, env, ownership.labels(env)),
+        "spec": spec,
+    }
 
 
 def _from_namespace(name: str) -> Obj:
@@ -154,8 +182,7 @@ def network_policies(env: models.Environment, cluster: models.Cluster) -> list[O
     """Deny by default; then the same namespace, the ingress controller, monitoring and
     the environments the spec names (``spec.network.allowFrom``)."""
     name = env.metadata.name
-    out = [_policy(name, "default-deny", None),
-           _policy(name, "allow-same-namespace", [{"podSelector": {}}])]
+    out = [_policy(name, "default-deny", None), _policy(name, "allow-same-namespace", [{"podSelector": {}}])]
     if env.spec.network.allow_ingress:
         out.append(_policy(name, "allow-ingress-controllers", [_from_namespace(cluster.ingress_namespace)]))
     out.append(_policy(name, "allow-monitoring", [_from_namespace(cluster.monitoring_namespace)]))

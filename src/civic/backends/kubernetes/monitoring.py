@@ -25,15 +25,25 @@ def service_monitor(revision: base.ServiceRevision) -> Obj | None:
     if not path:
         return None
     env, name = revision.environment, revision.name
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-            "metadata": manifests.meta(name, env, ownership.labels(env, name)),
-            "spec": {"selector": {"matchLabels": workloads.selector(name)},
-                     "endpoints": [{"port": workloads.HTTP, "path": path, "interval": "30s"}]}}
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": manifests.meta(name, env, ownership.labels(env, name)),
+        "spec": {
+            "selector": {"matchLabels": workloads.selector(name)},
+            "endpoints": [{"port": workloads.HTTP, "path": path, "interval": "30s"}],
+        },
+    }
 
 
 def _rule(alert: str, expr: str, for_: str, severity: str, summary: str) -> Obj:
-    return {"alert": alert, "expr": expr, "for": for_, "labels": {"severity": severity},
-            "annotations": {"summary": summary}}
+    return {
+        "alert": alert,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary},
+    }
 
 
 def default_rules(revision: base.ServiceRevision) -> list[Obj]:
@@ -41,24 +51,47 @@ def default_rules(revision: base.ServiceRevision) -> list[Obj]:
     dep = f'namespace="{env}",deployment="{name}"'
     http = f'namespace="{env}",service="{name}"'
     out = [
-        _rule("ServiceDown", f"kube_deployment_spec_replicas{{{dep}}} > 0 and "
-              f"kube_deployment_status_replicas_available{{{dep}}} == 0", "2m", "critical",
-              f"{name} in {env} has no available replicas."),
-        _rule("CrashLooping", f'max_over_time(kube_pod_container_status_waiting_reason{{namespace="{env}",'
-              f'container="{name}",reason="CrashLoopBackOff"}}[5m]) >= 1', "5m", "critical",
-              f"{name} in {env} is crash-looping."),
-        _rule("ReplicasNotReady", f"kube_deployment_status_replicas_ready{{{dep}}} < "
-              f"kube_deployment_spec_replicas{{{dep}}}", "15m", "warning",
-              f"{name} in {env} has fewer ready replicas than desired."),
+        _rule(
+            "ServiceDown",
+            f"kube_deployment_spec_replicas{{{dep}}} > 0 and kube_deployment_status_replicas_available{{{dep}}} == 0",
+            "2m",
+            "critical",
+            f"{name} in {env} has no available replicas.",
+        ),
+        _rule(
+            "CrashLooping",
+            f'max_over_time(kube_pod_container_status_waiting_reason{{namespace="{env}",'
+            f'container="{name}",reason="CrashLoopBackOff"}}[5m]) >= 1',
+            "5m",
+            "critical",
+            f"{name} in {env} is crash-looping.",
+        ),
+        _rule(
+            "ReplicasNotReady",
+            f"kube_deployment_status_replicas_ready{{{dep}}} < kube_deployment_spec_replicas{{{dep}}}",
+            "15m",
+            "warning",
+            f"{name} in {env} has fewer ready replicas than desired.",
+        ),
     ]
     if revision.spec.metrics_path:
         out += [
-            _rule("HighErrorRate", f'sum(rate(http_requests_total{{{http},code=~"5.."}}[5m])) / '
-                  f"sum(rate(http_requests_total{{{http}}}[5m])) > {ERROR_SHARE}", "5m", "warning",
-                  f"More than {ERROR_SHARE:.0%} of {name}'s responses in {env} are 5xx."),
-            _rule("HighLatency", "histogram_quantile(0.95, sum by (le) (rate("
-                  f"http_request_duration_seconds_bucket{{{http}}}[5m]))) > {P95_SECONDS:g}", "10m",
-                  "warning", f"{name}'s p95 latency in {env} is above {P95_SECONDS:g}s."),
+            _rule(
+                "HighErrorRate",
+                f'sum(rate(http_requests_total{{{http},code=~"5.."}}[5m])) / '
+                f"sum(rate(http_requests_total{{{http}}}[5m])) > {ERROR_SHARE}",
+                "5m",
+                "warning",
+                f"More than {ERROR_SHARE:.0%} of {name}'s responses in {env} are 5xx.",
+            ),
+            _rule(
+                "HighLatency",
+                "histogram_quantile(0.95, sum by (le) (rate("
+                f"http_request_duration_seconds_bucket{{{http}}}[5m]))) > {P95_SECONDS:g}",
+                "10m",
+                "warning",
+                f"{name}'s p95 latency in {env} is above {P95_SECONDS:g}s.",
+            ),
         ]
     return out
 
@@ -78,9 +111,12 @@ def prometheus_rule(*, env: str, name: str, service: str | None, rules: list[Obj
     labels = {"team_environment": env} | ({"service": service} if service else {})
     for rule in rules:
         rule["labels"] = labels | rule.get("labels", {})
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-            "metadata": manifests.meta(name, env, ownership.labels(env, service)),
-            "spec": {"groups": [{"name": f"{env}.{name}", "rules": rules}]}}
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": manifests.meta(name, env, ownership.labels(env, service)),
+        "spec": {"groups": [{"name": f"{env}.{name}", "rules": rules}]},
+    }
 
 
 def service_rules(revision: base.ServiceRevision) -> Obj:
@@ -91,5 +127,6 @@ def service_rules(revision: base.ServiceRevision) -> Obj:
 def environment_rules(env: models.Environment) -> Obj | None:
     if not env.spec.alert_rules:
         return None
-    return prometheus_rule(env=env.metadata.name, name="civic-environment", service=None,
-                           rules=[own_rule(r) for r in env.spec.alert_rules])
+    return prometheus_rule(
+        env=env.metadata.name, name="civic-environment", service=None, rules=[own_rule(r) for r in env.spec.alert_rules]
+    )

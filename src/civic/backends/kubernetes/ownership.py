@@ -74,27 +74,39 @@ def labels(environment: str, service: str | None = None) -> dict[str, str]:
     return out
 
 
-def parent(*, environment: str, service: str | None, members: Iterable[Mapping[str, Any]],
-           digest: str) -> dict[str, Any]:
+def parent(
+    *, environment: str, service: str | None, members: Iterable[Mapping[str, Any]], digest: str
+) -> dict[str, Any]:
     """The ApplySet parent ConfigMap for one environment (service None) or one service."""
     name = service_parent(service) if service else ENV_PARENT
-    return _parent(name=name, namespace=environment, marks=labels(environment, service),
-                   role="service" if service else "environment", members=members, digest=digest)
+    return _parent(
+        name=name,
+        namespace=environment,
+        marks=labels(environment, service),
+        role="service" if service else "environment",
+        members=members,
+        digest=digest,
+    )
 
 
 def platform_parent(*, name: str, role: str, members: Iterable[Mapping[str, Any]], digest: str) -> dict[str, Any]:
     """The parent ConfigMap, in ``civic-system``, of a platform ApplySet of cluster-wide objects."""
-    return _parent(name=name, namespace=PLATFORM_NAMESPACE, marks={MANAGED_BY: MANAGER}, role=role,
-                   members=members, digest=digest)
+    return _parent(
+        name=name, namespace=PLATFORM_NAMESPACE, marks={MANAGED_BY: MANAGER}, role=role, members=members, digest=digest
+    )
 
 
-def _parent(*, name: str, namespace: str, marks: dict[str, str], role: str,
-            members: Iterable[Mapping[str, Any]], digest: str) -> dict[str, Any]:
+def _parent(
+    *, name: str, namespace: str, marks: dict[str, str], role: str, members: Iterable[Mapping[str, Any]], digest: str
+) -> dict[str, Any]:
     marks = marks | {PARENT_ID: applyset_id(name=name, namespace=namespace), APPLYSET_ROLE: role}
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": {
-            "name": name, "namespace": namespace, "labels": marks,
+            "name": name,
+            "namespace": namespace,
+            "labels": marks,
             "annotations": {
                 ANN_TOOLING: TOOLING,
                 ANN_GROUP_KINDS: ",".join(sorted({group_kind(m) for m in members})),

@@ -25,10 +25,25 @@ from civic.backends.kubernetes.manifests import Obj
 from civic.errors import PlanError
 from civic.spec import models
 
-ORDER = ("Namespace", "ConfigMap", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy",
-         "ExternalSecret", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler",
-         "PodDisruptionBudget", "Ingress", "ServiceMonitor", "PrometheusRule",
-         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+ORDER = (
+    "Namespace",
+    "ConfigMap",
+    "ResourceQuota",
+    "LimitRange",
+    "RoleBinding",
+    "NetworkPolicy",
+    "ExternalSecret",
+    "Secret",
+    "Service",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Ingress",
+    "ServiceMonitor",
+    "PrometheusRule",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
 """Dependency order: what others need comes first. Pruning goes the other way."""
 
 
@@ -75,16 +90,18 @@ def render(desired: base.DesiredEnvironment, cluster: models.Cluster) -> Rendere
     own = [manifests.resource_quota(env, platform), manifests.limit_range(env, platform)]
     own += manifests.role_bindings(env, desired.teams)
     own += manifests.network_policies(env, cluster)
-    own += [o for o in (secrets.secret_object(env, cluster, desired.secrets),
-                        monitoring.environment_rules(env)) if o]
+    own += [o for o in (secrets.secret_object(env, cluster, desired.secrets), monitoring.environment_rules(env)) if o]
     limits = manifests.effective_limits(env, platform)
     domain = targets.base_domain(platform, cluster)
-    services = [_service_set(r, env=env, cluster=cluster, limits=limits, domain=domain)
-                for r in sorted(desired.services, key=lambda r: r.name)]
+    services = [
+        _service_set(r, env=env, cluster=cluster, limits=limits, domain=domain)
+        for r in sorted(desired.services, key=lambda r: r.name)
+    ]
     namespace = manifests.namespace(env, cluster)
     env_digest = ownership.digest([namespace, own] + [s.digest for s in services])
-    env_set = _applyset(ownership.parent(environment=env.metadata.name, service=None, members=own,
-                                         digest=env_digest), own, None)
+    env_set = _applyset(
+        ownership.parent(environment=env.metadata.name, service=None, members=own, digest=env_digest), own, None
+    )
     return Rendered(env.metadata.name, namespace, (env_set, *services), env_digest)
 
 
@@ -94,8 +111,9 @@ def admission_set(objects: Iterable[Obj]) -> Rendered:
     members = list(objects)
     namespace = manifests.platform_namespace()
     digest = ownership.digest([namespace, members])
-    parent = ownership.platform_parent(name=ownership.ADMISSION_PARENT, role=ownership.ADMISSION,
-                                       members=members, digest=digest)
+    parent = ownership.platform_parent(
+        name=ownership.ADMISSION_PARENT, role=ownership.ADMISSION, members=members, digest=digest
+    )
     return Rendered(ownership.PLATFORM_NAMESPACE, namespace, (_applyset(parent, members, None),), digest)
 
 
@@ -104,25 +122,33 @@ def _applyset(parent: Obj, members: Iterable[Obj], service: str | None) -> Apply
     return ApplySet(parent, tuple(sorted((with_membership(m, set_id) for m in members), key=rank)), service)
 
 
-def _service_set(revision: base.ServiceRevision, *, env: models.Environment, cluster: models.Cluster,
-                 limits: models.Limits, domain: str) -> ApplySet:
+def _service_set(
+    revision: base.ServiceRevision,
+    *,
+    env: models.Environment,
+    cluster: models.Cluster,
+    limits: models.Limits,
+    domain: str,
+) -> ApplySet:
     if not revision.spec.image:
-        raise PlanError(f"service '{revision.name}' of environment '{revision.environment}' has no "
-                        "spec.image; the Kubernetes backend runs container images, so add one.")
+        raise PlanError(
+            f"service '{revision.name}' of environment '{revision.environment}' has no "
+            "spec.image; the Kubernetes backend runs container images, so add one."
+        )
     variables = workloads.variables_for(env, revision.spec)
     members: list[Obj | None] = [
         workloads.service(revision),
         workloads.deployment(revision, variables=variables, limits=limits),
         workloads.autoscaler(revision),
         workloads.disruption_budget(revision),
-        workloads.ingress(revision, cluster=cluster, base_domain=domain) if env.spec.network.allow_ingress
-        else None,
+        workloads.ingress(revision, cluster=cluster, base_domain=domain) if env.spec.network.allow_ingress else None,
         monitoring.service_monitor(revision),
         monitoring.service_rules(revision),
     ]
     kept = [m for m in members if m is not None]
-    parent = ownership.parent(environment=revision.environment, service=revision.name, members=kept,
-                              digest=ownership.digest(kept))
+    parent = ownership.parent(
+        environment=revision.environment, service=revision.name, members=kept, digest=ownership.digest(kept)
+    )
     return _applyset(parent, kept, revision.name)
 
 
@@ -146,5 +172,6 @@ _Dumper.add_representer(str, _str)
 
 def to_yaml(objects: Iterable[Obj]) -> str:
     """A multi-document YAML stream, keys in the order they were built."""
-    return "".join("---\n" + yaml.dump(o, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                                       width=1000) for o in objects)
+    return "".join(
+        "---\n" + yaml.dump(o, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000) for o in objects
+    )

@@ -40,7 +40,8 @@ def _remote(env: str, reference: str) -> dict[str, str]:
 def external_secret(env: models.Environment, cluster: models.Cluster) -> Obj:
     name = env.metadata.name
     return {
-        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
         "metadata": manifests.meta(manifests.SECRETS, name, ownership.labels(name)),
         "spec": {
             "refreshInterval": "1h",
@@ -58,15 +59,18 @@ def plain_secret(env: models.Environment, values: Mapping[str, str]) -> Obj:
     data = {ref: base64.b64encode(values[ref].encode()).decode() for ref in wanted if ref in values}
     missing = [ref for ref in wanted if ref not in values]
     annotations = {MISSING: ",".join(missing)} if missing else None
-    obj: Obj = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": manifests.meta(manifests.SECRETS, name, ownership.labels(name), annotations)}
+    obj: Obj = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": manifests.meta(manifests.SECRETS, name, ownership.labels(name), annotations),
+    }
     if data:
         obj["data"] = data
     return obj
 
 
-def secret_object(env: models.Environment, cluster: models.Cluster,
-                  values: Mapping[str, str]) -> Obj | None:
+def secret_object(env: models.Environment, cluster: models.Cluster, values: Mapping[str, str]) -> Obj | None:
     if not references(env):
         return None
     if cluster.development:

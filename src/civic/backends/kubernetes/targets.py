@@ -41,18 +41,20 @@ def cluster(estate: estate_mod.Estate, name: str | None) -> models.Cluster:
     if problems:
         raise SpecError(problems)
     if not known:
-        raise UsageError("civic.yaml declares no clusters; add one under spec.clusters "
-                         "(docs/kubernetes.md shows how).")
+        raise UsageError("civic.yaml declares no clusters; add one under spec.clusters (docs/kubernetes.md shows how).")
     if name is None:
         if len(known) > 1:
-            raise UsageError(f"civic.yaml declares {len(known)} clusters; say which with --cluster "
-                             f"({', '.join(c.name for c in known)}).")
+            raise UsageError(
+                f"civic.yaml declares {len(known)} clusters; say which with --cluster "
+                f"({', '.join(c.name for c in known)})."
+            )
         return known[0]
     for item in known:
         if item.name == name:
             return item
-    raise UsageError(f"there is no cluster '{name}' in civic.yaml; the clusters are: "
-                     f"{', '.join(c.name for c in known)}.")
+    raise UsageError(
+        f"there is no cluster '{name}' in civic.yaml; the clusters are: {', '.join(c.name for c in known)}."
+    )
 
 
 def claims(item: models.Cluster, environment: str) -> bool:
@@ -84,24 +86,40 @@ def _problems(estate: estate_mod.Estate) -> Iterator[Problem]:
     for i, item in enumerate(clusters(estate)):
         at = ("spec", "clusters", i)
         if item.name in seen:
-            yield doc.problem(at + ("name",), f"cluster '{item.name}' is declared twice (also "
-                              f"spec.clusters[{seen[item.name]}]); give each cluster its own name.")
+            yield doc.problem(
+                at + ("name",),
+                f"cluster '{item.name}' is declared twice (also "
+                f"spec.clusters[{seen[item.name]}]); give each cluster its own name.",
+            )
         seen.setdefault(item.name, i)
         if not supported(item.kubernetes_version):
-            yield doc.problem(at + ("kubernetesVersion",), (
-                f"Civic renders for Kubernetes {OLDEST} to {NEWEST}, got "
-                f"'{item.kubernetes_version}'; pick a version in that range."))
+            yield doc.problem(
+                at + ("kubernetesVersion",),
+                (
+                    f"Civic renders for Kubernetes {OLDEST} to {NEWEST}, got "
+                    f"'{item.kubernetes_version}'; pick a version in that range."
+                ),
+            )
         for j, pattern in enumerate(item.environments):
             matched = [n for n in estate.environments if fnmatch.fnmatchcase(n, pattern)]
             if not matched:
-                yield doc.problem(at + ("environments", j), (
-                    f"'{pattern}' matches no environment; fix the name or remove it."))
+                yield doc.problem(
+                    at + ("environments", j), (f"'{pattern}' matches no environment; fix the name or remove it.")
+                )
             for name in matched:
                 if name == ownership.PLATFORM_NAMESPACE:
-                    yield doc.problem(at + ("environments", j), (
-                        f"environment '{name}' cannot live on a cluster: Civic keeps its cluster-wide "
-                        "objects' ApplySets in that namespace; rename the environment."))
+                    yield doc.problem(
+                        at + ("environments", j),
+                        (
+                            f"environment '{name}' cannot live on a cluster: Civic keeps its cluster-wide "
+                            "objects' ApplySets in that namespace; rename the environment."
+                        ),
+                    )
                 if claimed.setdefault(name, item.name) != item.name:
-                    yield doc.problem(at + ("environments", j), (
-                        f"environment '{name}' is already placed on cluster '{claimed[name]}'; "
-                        "an environment lives on one cluster."))
+                    yield doc.problem(
+                        at + ("environments", j),
+                        (
+                            f"environment '{name}' is already placed on cluster '{claimed[name]}'; "
+                            "an environment lives on one cluster."
+                        ),
+                    )

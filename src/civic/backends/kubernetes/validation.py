@@ -26,21 +26,25 @@ from kubernetes_validate import utils as kv_utils
 from civic.backends.kubernetes import targets
 
 SCHEMAS = os.path.join(os.path.dirname(__file__), "schemas")
-CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
-        ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule.json",
-        ("external-secrets.io/v1", "ExternalSecret"): "externalsecret.json"}
+CRDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule.json",
+    ("external-secrets.io/v1", "ExternalSecret"): "externalsecret.json",
+}
 
 
 def versions() -> list[str]:
     """The Kubernetes versions whose schemas the installed kubernetes-validate ships."""
-    return sorted({kv_utils.major_minor(v) for v in kv_utils.all_versions()},
-                  key=lambda v: tuple(int(p) for p in v.split(".")))
+    return sorted(
+        {kv_utils.major_minor(v) for v in kv_utils.all_versions()}, key=lambda v: tuple(int(p) for p in v.split("."))
+    )
 
 
 @functools.cache
 def _definitions(version: str) -> referencing.Resource:
     return referencing.Resource.from_contents(
-        kv_utils.schema_contents(f"kubernetes-json-schema/v{version}.0-local-strict/_definitions.json", version))
+        kv_utils.schema_contents(f"kubernetes-json-schema/v{version}.0-local-strict/_definitions.json", version)
+    )
 
 
 @functools.cache
@@ -73,8 +77,10 @@ def problems(obj: dict[str, Any], version: str) -> list[str]:
     validator = _validator(version, obj.get("apiVersion", ""), obj.get("kind", ""))
     if validator is None:
         return [f"{name}: no schema for {obj.get('apiVersion')} {obj.get('kind')} in Kubernetes {version}."]
-    return [f"{name}: {_where(e)}: {e.message} (Kubernetes {version} schema)"
-            for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        f"{name}: {_where(e)}: {e.message} (Kubernetes {version} schema)"
+        for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    ]
 
 
 def check_all(objects: Iterable[dict[str, Any]], versions_: Iterable[str]) -> list[str]:

@@ -56,12 +56,14 @@ def _secret_ref(reference: str) -> Obj:
 
 def _compose(value: str, helpers: list[Obj]) -> str:
     """``postgres://${services.db.host}/x`` → ``postgres://$(CIVIC_REF_0)/x`` plus a helper."""
+
     def name_for(ref: refs.Ref) -> str:
         for helper in helpers:
             if helper["valueFrom"]["secretKeyRef"]["key"] == ref.text:
                 return f"$({helper['name']})"
         helpers.append({"name": f"CIVIC_REF_{len(helpers)}", "valueFrom": _secret_ref(ref.text)})
         return f"$({helpers[-1]['name']})"
+
     return refs.substitute(value.replace("$(", "$$("), name_for)
 
 
@@ -79,63 +81,87 @@ def resources(spec: models.ServiceSpec, limits: models.Limits) -> Obj:
 
 
 def _probe(check: models.Check) -> Obj:
-    return {"httpGet": {"path": check.path, "port": HTTP},
-            "periodSeconds": max(1, math.ceil(check.interval_seconds)),
-            "timeoutSeconds": max(1, math.ceil(check.timeout_seconds)),
-            "failureThreshold": check.failure_threshold}
+    return {
+        "httpGet": {"path": check.path, "port": HTTP},
+        "periodSeconds": max(1, math.ceil(check.interval_seconds)),
+        "timeoutSeconds": max(1, math.ceil(check.timeout_seconds)),
+        "failureThreshold": check.failure_threshold,
+    }
 
 
-def container(revision: base.ServiceRevision, *, variables: Mapping[str, str],
-              limits: models.Limits) -> Obj:
+def container(revision: base.ServiceRevision, *, variables: Mapping[str, str], limits: models.Limits) -> Obj:
     spec = revision.spec
-    out: Obj = {"name": revision.name, "image": spec.image,
-                "ports": [{"name": HTTP, "containerPort": spec.port, "protocol": "TCP"}],
-                "env": env_vars(variables, spec.port),
-                "resources": resources(spec, limits),
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                    "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                                    "seccompProfile": {"type": "RuntimeDefault"}},
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    out: Obj = {
+        "name": revision.name,
+        "image": spec.image,
+        "ports": [{"name": HTTP, "containerPort": spec.port, "protocol": "TCP"}],
+        "env": env_vars(variables, spec.port),
+        "resources": resources(spec, limits),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
     if spec.run:
         out["command"] = [_PORT_VAR.sub("$(PORT)", part) for part in spec.run.command]
         if spec.run.working_dir:
             out["workingDir"] = spec.run.working_dir
-    out["readinessProbe"] = _probe(spec.readiness) if spec.readiness else \
-        {"tcpSocket": {"port": HTTP}, "periodSeconds": 5}
+    out["readinessProbe"] = (
+        _probe(spec.readiness) if spec.readiness else {"tcpSocket": {"port": HTTP}, "periodSeconds": 5}
+    )
     if spec.liveness:
         out["livenessProbe"] = _probe(spec.liveness)
     return out
 
 
-def deployment(revision: base.ServiceRevision, *, variables: Mapping[str, str],
-               limits: models.Limits) -> Obj:
+def deployment(revision: base.ServiceRevision, *, variables: Mapping[str, str], limits: models.Limits) -> Obj:
     env, name, spec = revision.environment, revision.name, revision.spec
     annotations = {ownership.PREFIX + "revision": str(revision.revision)}
     body: Obj = {
-        "revisionHistoryLimit": 5, "progressDeadlineSeconds": 600,
+        "revisionHistoryLimit": 5,
+        "progressDeadlineSeconds": 600,
         "selector": {"matchLabels": selector(name)},
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {
-            "maxSurge": spec.rollout.max_surge, "maxUnavailable": spec.rollout.max_unavailable}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": spec.rollout.max_surge, "maxUnavailable": spec.rollout.max_unavailable},
+        },
         "template": {
             "metadata": {"labels": _labels(env, name), "annotations": dict(annotations)},
-            "spec": {"automountServiceAccountToken": False, "enableServiceLinks": False,
-                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                     "containers": [container(revision, variables=variables, limits=limits)],
-                     "volumes": [{"name": "tmp", "emptyDir": {}}]},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [container(revision, variables=variables, limits=limits)],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
         },
     }
     if spec.autoscaling is None:  # an HPA owns replicas otherwise
         body = {"replicas": revision.replicas if revision.replicas is not None else spec.replicas} | body
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": manifests.meta(name, env, _labels(env, name), annotations), "spec": body}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": manifests.meta(name, env, _labels(env, name), annotations),
+        "spec": body,
+    }
 
 
 def service(revision: base.ServiceRevision) -> Obj:
     env, name = revision.environment, revision.name
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": manifests.meta(name, env, _labels(env, name)),
-            "spec": {"type": "ClusterIP", "selector": selector(name),
-                     "ports": [{"name": HTTP, "port": 80, "targetPort": HTTP, "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": manifests.meta(name, env, _labels(env, name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(name),
+            "ports": [{"name": HTTP, "port": 80, "targetPort": HTTP, "protocol": "TCP"}],
+        },
+    }
 
 
 def hosts(revision: base.ServiceRevision, base_domain: str) -> list[str]:
@@ -147,17 +173,26 @@ def hosts(revision: base.ServiceRevision, base_domain: str) -> list[str]:
 def ingress(revision: base.ServiceRevision, *, cluster: models.Cluster, base_domain: str) -> Obj:
     env, name = revision.environment, revision.name
     prefixes = sorted({route.path_prefix for route in revision.spec.routes}) or ["/"]
-    paths = [{"path": prefix, "pathType": "Prefix",
-              "backend": {"service": {"name": name, "port": {"name": HTTP}}}} for prefix in prefixes]
+    paths = [
+        {"path": prefix, "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"name": HTTP}}}}
+        for prefix in prefixes
+    ]
     names = hosts(revision, base_domain)
     # plain HTTP only redirects (policy ingress-https-only; ingress-nginx reads the annotation)
-    annotations = {"cert-manager.io/cluster-issuer": cluster.cluster_issuer,
-                   "nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": manifests.meta(name, env, _labels(env, name), annotations),
-            "spec": {"ingressClassName": cluster.ingress_class,
-                     "tls": [{"hosts": names, "secretName": f"{name}-tls"}],
-                     "rules": [{"host": host, "http": {"paths": paths}} for host in names]}}
+    annotations = {
+        "cert-manager.io/cluster-issuer": cluster.cluster_issuer,
+        "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": manifests.meta(name, env, _labels(env, name), annotations),
+        "spec": {
+            "ingressClassName": cluster.ingress_class,
+            "tls": [{"hosts": names, "secretName": f"{name}-tls"}],
+            "rules": [{"host": host, "http": {"paths": paths}} for host in names],
+        },
+    }
 
 
 def autoscaler(revision: base.ServiceRevision) -> Obj | None:
@@ -167,19 +202,37 @@ def autoscaler(revision: base.ServiceRevision) -> Obj | None:
     env, name = revision.environment, revision.name
     metrics: list[Obj] = []
     if scaling.target_requests_per_second:
-        metrics.append({"type": "Pods", "pods": {
-            "metric": {"name": "http_requests_per_second"},
-            "target": {"type": "AverageValue", "averageValue": _quantity(scaling.target_requests_per_second)}}})
+        metrics.append(
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "http_requests_per_second"},
+                    "target": {"type": "AverageValue", "averageValue": _quantity(scaling.target_requests_per_second)},
+                },
+            }
+        )
     if scaling.target_cpu_percent or not metrics:
-        metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": {
-            "type": "Utilization", "averageUtilization": scaling.target_cpu_percent or 80}}})
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": manifests.meta(name, env, _labels(env, name)),
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                     "minReplicas": max(1, scaling.min), "maxReplicas": max(scaling.max, scaling.min, 1),
-                     "metrics": metrics,
-                     "behavior": {"scaleDown": {"stabilizationWindowSeconds":
-                                                int(scaling.stabilization_seconds)}}}}
+        metrics.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu_percent or 80},
+                },
+            }
+        )
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": manifests.meta(name, env, _labels(env, name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": max(1, scaling.min),
+            "maxReplicas": max(scaling.max, scaling.min, 1),
+            "metrics": metrics,
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": int(scaling.stabilization_seconds)}},
+        },
+    }
 
 
 def _quantity(value: float) -> str:
@@ -188,9 +241,12 @@ def _quantity(value: float) -> str:
 
 def disruption_budget(revision: base.ServiceRevision) -> Obj:
     env, name = revision.environment, revision.name
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": manifests.meta(name, env, _labels(env, name)),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(name)}}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": manifests.meta(name, env, _labels(env, name)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(name)}},
+    }
 
 
 def variables_for(env: models.Environment, spec: models.ServiceSpec) -> dict[str, Any]:

@@ -30,13 +30,23 @@ def running(records: base.ReplicaRecords, *, run_dir: str, limiter: limits.Limit
     return found
 
 
-def _replica(record: ReplicaRecord, handle: processes.Handle, *, run_dir: str,
-             limiter: limits.Limiter | None) -> Replica:
+def _replica(
+    record: ReplicaRecord, handle: processes.Handle, *, run_dir: str, limiter: limits.Limiter | None
+) -> Replica:
     """A replica with a slot was serving: ready. One without is probed again from the start."""
     log_dir = os.path.join(run_dir, "logs", record.environment, record.service)
-    return Replica(id=record.id, environment=record.environment, service=record.service,
-                   revision=record.revision, generation=record.generation,
-                   port=record.port, handle=handle, started_at=record.started_at,
-                   log_dir=log_dir, slot=record.slot, adopted=True,
-                   phase="ready" if record.slot else "starting",
-                   limited=limiter is not None and limiter.holds(record.id))
+    return Replica(
+        id=record.id,
+        environment=record.environment,
+        service=record.service,
+        revision=record.revision,
+        generation=record.generation,
+        port=record.port,
+        handle=handle,
+        started_at=record.started_at,
+        log_dir=log_dir,
+        slot=record.slot,
+        adopted=True,
+        phase="ready" if record.slot else "starting",
+        limited=limiter is not None and limiter.holds(record.id),
+    )

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from civic.backends import base
 from civic import aiotasks
+from civic.backends import base
 from civic.backends.local import haproxy, limits, supervision
 
 log = logging.getLogger("civic.backends.local")
@@ -68,8 +68,12 @@ class LocalBackend:
             self.task = None
 
 
-def create(*, run_dir: str, records: base.ReplicaRecords, port: int, stats_port: int,
-           base_domain: str = "localhost") -> LocalBackend:
+def create(
+    *, run_dir: str, records: base.ReplicaRecords, port: int, stats_port: int, base_domain: str = "localhost"
+) -> LocalBackend:
     dataplane = haproxy.DataPlane(haproxy.Settings(port=port, stats_port=stats_port, run_dir=run_dir))
-    return LocalBackend(supervision.Supervisor(run_dir=run_dir, dataplane=dataplane, records=records,
-                                               base_domain=base_domain, limiter=limits.enforcer()))
+    return LocalBackend(
+        supervision.Supervisor(
+            run_dir=run_dir, dataplane=dataplane, records=records, base_domain=base_domain, limiter=limits.enforcer()
+        )
+    )

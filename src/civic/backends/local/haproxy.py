@@ -67,21 +67,26 @@ class Settings:
 def socket_path(run_dir: str) -> str:
     """The admin socket: under /tmp, as a unix socket path must stay under 108 bytes."""
     import hashlib
+
     return f"/tmp/civic-{hashlib.sha1(os.path.abspath(run_dir).encode()).hexdigest()[:12]}.sock"
 
 
 def require() -> str:
     """The haproxy binary, or an error that says what to install."""
     found = shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.path.exists(p)), None)
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.path.exists(p)), None
+    )
     if not found:
-        raise HAProxyMissing("HAProxy is not installed, and Civic routes traffic through it. "
-                             "Install it with 'sudo apt-get install haproxy' (or run "
-                             "'bash scripts/system-deps'), then run 'civic up' again.")
+        raise HAProxyMissing(
+            "HAProxy is not installed, and Civic routes traffic through it. "
+            "Install it with 'sudo apt-get install haproxy' (or run "
+            "'bash scripts/system-deps'), then run 'civic up' again."
+        )
     return found
 
 
 # --- configuration (pure) --------------------------------------------------------------
+
 
 def route_map(backends: list[ServiceBackend]) -> str:
     """The map file: "host/prefix backend", longest first so the most specific route wins."""
@@ -136,6 +141,7 @@ def render(settings: Settings, backends: list[ServiceBackend]) -> str:
 
 # --- the runtime API -------------------------------------------------------------------
 
+
 class RuntimeApi:
     """HAProxy's runtime API over its admin socket: one command a connection."""
 
@@ -149,8 +155,7 @@ class RuntimeApi:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.socket), timeout)
         except (OSError, TimeoutError) as e:
-            raise processes.RuntimeFailure(f"HAProxy's admin socket {self.socket} does not answer: "
-                                           f"{e}") from e
+            raise processes.RuntimeFailure(f"HAProxy's admin socket {self.socket} does not answer: {e}") from e
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
@@ -160,8 +165,11 @@ class RuntimeApi:
         finally:
             writer.close()
         text = data.decode(errors="replace")
-        if text.strip() and not text.startswith("#") and any(
-                word in text for word in ("No such", "Unknown", "Require", "not found", "invalid")):
+        if (
+            text.strip()
+            and not text.startswith("#")
+            and any(word in text for word in ("No such", "Unknown", "Require", "not found", "invalid"))
+        ):
             raise processes.RuntimeFailure(f"HAProxy refused {line!r}: {text.strip()}")
         return text
 
@@ -183,6 +191,7 @@ class RuntimeApi:
 
 
 # --- the process -----------------------------------------------------------------------
+
 
 class DataPlane:
     """The HAProxy process: start or adopt it, reload it with new backends, stop it."""
@@ -229,9 +238,13 @@ class DataPlane:
         run = self.settings.run_dir
         if not os.path.exists(os.path.join(run, "haproxy.state")):
             _write(os.path.join(run, "haproxy.state"), "1\n")
-        self.handle = processes.spawn([binary, "-W", "-f", config], environ={"PATH": "/usr/bin:/bin"},
-                                      cwd=run, stdout=os.path.join(run, "haproxy.out"),
-                                      stderr=os.path.join(run, "haproxy.err"))
+        self.handle = processes.spawn(
+            [binary, "-W", "-f", config],
+            environ={"PATH": "/usr/bin:/bin"},
+            cwd=run,
+            stdout=os.path.join(run, "haproxy.out"),
+            stderr=os.path.join(run, "haproxy.err"),
+        )
         _write(self._pidfile, f"{self.handle.pid} {self.handle.start_time}\n")
         await self._wait_for(backends)
         self._remember(backends)
@@ -257,13 +270,14 @@ class DataPlane:
         self.shape = _shape(backends)
 
     async def _check(self, binary: str, config: str) -> None:
-        proc = await asyncio.create_subprocess_exec(binary, "-c", "-q", "-f", config,
-                                                    stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            binary, "-c", "-q", "-f", config, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
         out, _ = await proc.communicate()
         if proc.returncode != 0:
-            raise processes.RuntimeFailure(f"HAProxy rejects the configuration Civic wrote to {config}: "
-                                           f"{out.decode(errors='replace').strip()}")
+            raise processes.RuntimeFailure(
+                f"HAProxy rejects the configuration Civic wrote to {config}: {out.decode(errors='replace').strip()}"
+            )
 
     async def _worker_pids(self) -> set[str]:
         try:
@@ -272,8 +286,13 @@ class DataPlane:
             return set()
         return {line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Pid:")}
 
-    async def _wait_for(self, backends: list[ServiceBackend], *, not_pids: frozenset[str] | set[str] = frozenset(),
-                        timeout: float = 10.0) -> None:
+    async def _wait_for(
+        self,
+        backends: list[ServiceBackend],
+        *,
+        not_pids: frozenset[str] | set[str] = frozenset(),
+        timeout: float = 10.0,
+    ) -> None:
         """Until a worker that is not one of ``not_pids`` answers with every backend."""
         wanted = {b.name for b in backends}
         last = ""
@@ -297,8 +316,7 @@ class DataPlane:
         except deadlines.Timeout:
             pass
         err = os.path.join(self.settings.run_dir, "haproxy.err")
-        raise processes.RuntimeFailure(f"HAProxy did not come up ({last or 'it exited'}); "
-                                       f"see {err}.")
+        raise processes.RuntimeFailure(f"HAProxy did not come up ({last or 'it exited'}); see {err}.")
 
     def stop(self) -> None:
         if self.handle is not None:

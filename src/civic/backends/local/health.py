@@ -18,7 +18,7 @@ async def probe(port: int, check: models.Check | None, *, host: str = "127.0.0.1
     timeout = check.timeout_seconds if check else 1.0
     try:
         return await asyncio.wait_for(_probe(host, port, check), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         what = f"GET {check.path}" if check else "a connection"
         return f"{what} timed out after {timeout:g} s"
     except OSError as e:
@@ -30,8 +30,7 @@ async def _probe(host: str, port: int, check: models.Check | None) -> str | None
     try:
         if check is None:
             return None
-        writer.write(f"GET {check.path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: civic-probe\r\n\r\n"
-                     .encode())
+        writer.write(f"GET {check.path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: civic-probe\r\n\r\n".encode())
         await writer.drain()
         line = await reader.readline()
         parts = line.decode(errors="replace").split()

@@ -145,8 +145,10 @@ class V1(Limiter):
         if limits.memory is not None:
             out.append(("memory.limit_in_bytes", str(limits.memory)))
         if limits.millicores is not None:
-            out += [("cpu.cfs_period_us", str(PERIOD_US)),
-                    ("cpu.cfs_quota_us", str(max(1000, limits.millicores * PERIOD_US // 1000)))]
+            out += [
+                ("cpu.cfs_period_us", str(PERIOD_US)),
+                ("cpu.cfs_quota_us", str(max(1000, limits.millicores * PERIOD_US // 1000))),
+            ]
         return out
 
     def killed_for_memory(self, replica_id: str) -> bool:
@@ -215,8 +217,10 @@ def describe() -> str:
     """How this machine treats cpu and memory limits, for a deploy's warnings and ``civic status``."""
     found = enforcer()
     if found is None:
-        return ("recorded but not enforced: this machine gives Civic no writable control groups "
-                "(run civic up as root on Linux to enforce them)")
+        return (
+            "recorded but not enforced: this machine gives Civic no writable control groups "
+            "(run civic up as root on Linux to enforce them)"
+        )
     return f"enforced per replica with cgroup v{found.version}"
 
 

@@ -95,14 +95,20 @@ def alive(handle: Handle) -> bool:
     return poll(handle)[0]
 
 
-def spawn(command: Sequence[str], *, environ: Mapping[str, str], cwd: str | None,
-          stdout: str, stderr: str) -> Handle:
+def spawn(command: Sequence[str], *, environ: Mapping[str, str], cwd: str | None, stdout: str, stderr: str) -> Handle:
     """Start ``command`` in a new session with output appended to two files."""
     os.makedirs(os.path.dirname(stdout), exist_ok=True)
     try:
         with open(stdout, "ab") as out, open(stderr, "ab") as err:
-            proc = subprocess.Popen(list(command), env=dict(environ), cwd=cwd, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=err, start_new_session=True)
+            proc = subprocess.Popen(
+                list(command),
+                env=dict(environ),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
     except OSError as e:
         raise RuntimeFailure(f"cannot start {command[0]!r}: {e.strerror or e}") from e
     # Popen keeps no reference we need: the supervisor reaps by pid.

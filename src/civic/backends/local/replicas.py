@@ -77,30 +77,41 @@ def free_port() -> int:
 def environ_for(revision: base.ServiceRevision, port: int) -> dict[str, str]:
     python_dir = os.path.dirname(sys.executable)
     path = os.pathsep.join([python_dir, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
-    env = {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
-           "PYTHONUNBUFFERED": "1"}
+    env = {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
     env.update(revision.environ)
-    env.update({"PORT": str(port), "CIVIC_SERVICE": revision.name,
-                "CIVIC_ENVIRONMENT": revision.environment, "CIVIC_REVISION": str(revision.revision)})
+    env.update(
+        {
+            "PORT": str(port),
+            "CIVIC_SERVICE": revision.name,
+            "CIVIC_ENVIRONMENT": revision.environment,
+            "CIVIC_REVISION": str(revision.revision),
+        }
+    )
     return env
 
 
-def start(revision: base.ServiceRevision, *, generation: int, run_dir: str,
-          limiter: limits_mod.Limiter | None = None) -> Replica:
+def start(
+    revision: base.ServiceRevision, *, generation: int, run_dir: str, limiter: limits_mod.Limiter | None = None
+) -> Replica:
     """Start one replica of ``revision`` on a free port, inside its cpu and memory limits
     when ``limiter`` can enforce them; raises RuntimeFailure."""
     spec = revision.spec
     if spec.run is None:
         raise processes.RuntimeFailure(
             f"service '{revision.name}' has no run.command, and this runtime runs processes; "
-            "add spec.run.command to civic.service.yaml.")
+            "add spec.run.command to civic.service.yaml."
+        )
     port = free_port()
     replica_id = f"{revision.name}-{revision.revision}-{secrets.token_hex(3)}"
     log_dir = os.path.join(run_dir, "logs", revision.environment, revision.name)
     command = [_PORT_VAR.sub(str(port), arg) for arg in spec.run.command]
-    handle = processes.spawn(command, environ=environ_for(revision, port), cwd=spec.run.working_dir,
-                             stdout=os.path.join(log_dir, f"{replica_id}.out"),
-                             stderr=os.path.join(log_dir, f"{replica_id}.err"))
+    handle = processes.spawn(
+        command,
+        environ=environ_for(revision, port),
+        cwd=spec.run.working_dir,
+        stdout=os.path.join(log_dir, f"{replica_id}.out"),
+        stderr=os.path.join(log_dir, f"{replica_id}.err"),
+    )
     wanted = limits_mod.Limits.of(spec.resources.cpu, spec.resources.memory)
     limited = False
     if wanted and limiter is not None:
@@ -109,8 +120,18 @@ def start(revision: base.ServiceRevision, *, generation: int, run_dir: str,
             limited = True
         except OSError as e:
             processes.signal_group(handle, signal.SIGKILL)
-            raise processes.RuntimeFailure(f"cannot apply the cpu and memory limits of replica {replica_id}: "
-                                           f"{e.strerror or e}") from e
-    return Replica(id=replica_id, environment=revision.environment, service=revision.name,
-                   revision=revision.revision, generation=generation, port=port, handle=handle,
-                   started_at=time.time(), log_dir=log_dir, limited=limited)
+            raise processes.RuntimeFailure(
+                f"cannot apply the cpu and memory limits of replica {replica_id}: {e.strerror or e}"
+            ) from e
+    return Replica(
+        id=replica_id,
+        environment=revision.environment,
+        service=revision.name,
+        revision=revision.revision,
+        generation=generation,
+        port=port,
+        handle=handle,
+        started_at=time.time(),
+        log_dir=log_dir,
+        limited=limited,
+    )

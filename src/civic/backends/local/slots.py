@@ -119,8 +119,7 @@ class Router:
         if replica.slot is not None:
             await self._put(pool, replica.slot, port=replica.port, state="maint")
 
-    def vacate(self, pool: Pool, replica: Replica, *, others: Sequence[Replica], replaced: bool,
-               now: float) -> None:
+    def vacate(self, pool: Pool, replica: Replica, *, others: Sequence[Replica], replaced: bool, now: float) -> None:
         """``replica`` has exited; ``others`` are the service's replicas still there.
 
         Its slot is freed, unless it was the last routed one and ``replaced`` (a replacement
@@ -207,8 +206,10 @@ class Router:
                 counts[row["pxname"]] = counts.get(row["pxname"], 0) + 1
         for pool, replicas in held:
             ports = {r.slot: r.port for r in replicas if r.slot}
-            pool.slots = [haproxy.Slot(n, ports.get(n), "ready" if n in ports else "maint")
-                          for n in range(1, counts.get(pool.name, 0) + 1)]
+            pool.slots = [
+                haproxy.Slot(n, ports.get(n), "ready" if n in ports else "maint")
+                for n in range(1, counts.get(pool.name, 0) + 1)
+            ]
         self.dataplane.shape = adopted_shape(self.dataplane.settings.run_dir, counts)
         return True
 

@@ -38,6 +38,7 @@ from civic.backends import base
 from civic.backends.local import adoption, autoscaling, haproxy, health, limits, processes, slots
 from civic.backends.local import replicas as replicas_mod
 from civic.backends.local.replicas import Replica
+from civic.spec import models
 from civic.store.deployments import ReplicaRecord
 
 log = logging.getLogger("civic.backends.local")
@@ -84,8 +85,11 @@ class Unit:
         return self.desired.spec.replicas
 
     def is_current(self, replica: Replica) -> bool:
-        return (self.desired is not None and replica.revision == self.desired.revision
-                and replica.generation == self.generation)
+        return (
+            self.desired is not None
+            and replica.revision == self.desired.revision
+            and replica.generation == self.generation
+        )
 
     def crash_looping(self, now: float) -> bool:
         recent = [t for t in self.crashes if t > now - CRASH_WINDOW]
@@ -93,13 +97,16 @@ class Unit:
         return len(recent) >= 3 and ready < self.wanted
 
 
-
-
-
 class Supervisor:
-    def __init__(self, *, run_dir: str, dataplane: haproxy.DataPlane,
-                 records: base.ReplicaRecords, base_domain: str = "localhost",
-                 limiter: limits.Limiter | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        run_dir: str,
+        dataplane: haproxy.DataPlane,
+        records: base.ReplicaRecords,
+        base_domain: str = "localhost",
+        limiter: limits.Limiter | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.limiter = limiter
         self.dataplane = dataplane
@@ -133,8 +140,7 @@ class Supervisor:
 
     def _retarget(self, unit: Unit, revision: base.ServiceRevision) -> None:
         generation = revision.generation
-        changed = (unit.desired is None or unit.desired.revision != revision.revision
-                   or unit.generation != generation)
+        changed = unit.desired is None or unit.desired.revision != revision.revision or unit.generation != generation
         if changed:
             unit.target_since = time.monotonic()
             if unit.desired is not None and unit.desired.revision != revision.revision:
@@ -212,11 +218,16 @@ class Supervisor:
             if self.limiter is not None:
                 self.limiter.remove(replica.id)
             if replica.live:
-                how = f"exited with code {code}" if code is not None and code >= 0 else (
-                    f"was killed by signal {-code}" if code is not None else "exited")
+                how = (
+                    f"exited with code {code}"
+                    if code is not None and code >= 0
+                    else (f"was killed by signal {-code}" if code is not None else "exited")
+                )
                 if oom:
-                    how = (f"was killed for using more than its memory limit "
-                           f"({unit.desired.spec.resources.memory if unit.desired else '?'})")
+                    how = (
+                        f"was killed for using more than its memory limit "
+                        f"({unit.desired.spec.resources.memory if unit.desired else '?'})"
+                    )
                 line = replica.last_error_line()
                 unit.last_problem = f"replica {replica.id} {how}" + (f": {line}" if line else "")
                 log.warning("%s/%s: %s", unit.environment, unit.service, unit.last_problem)
@@ -242,27 +253,38 @@ class Supervisor:
                 continue
             if replica.probing is not None:
                 if replica.probing.done():
-                    self._probed(unit, replica, now)
+                    self._probed(unit, replica, replica.probing, spec, now)
                 continue
             if now < replica.next_probe:
                 continue
             replica.probing = asyncio.ensure_future(self._both(replica, spec))
 
-    async def _both(self, replica: Replica, spec) -> tuple[str | None, str | None]:  # noqa: ANN001
+    async def _both(self, replica: Replica, spec: models.ServiceSpec) -> tuple[str | None, str | None]:
         ready = await health.probe(replica.port, spec.readiness)
-        alive = await health.probe(replica.port, spec.liveness) if (
-            spec.liveness and replica.phase == "ready") else None
+        alive = (
+            await health.probe(replica.port, spec.liveness) if (spec.liveness and replica.phase == "ready") else None
+        )
         return ready, alive
 
-    def _probed(self, unit: Unit, replica: Replica, now: float) -> None:
-        task, replica.probing = replica.probing, None
-        ready, alive = task.result() if not task.cancelled() and task.exception() is None else (
-            "the probe failed", None)
-        spec = unit.desired.spec
+    def _probed(
+        self,
+        unit: Unit,
+        replica: Replica,
+        task: asyncio.Task[tuple[str | None, str | None]],
+        spec: models.ServiceSpec,
+        now: float,
+    ) -> None:
+        """Act on the finished probe ``task``, by ``spec`` (the desired revision's)."""
+        replica.probing = None
+        ready, alive = (
+            task.result() if not task.cancelled() and task.exception() is None else ("the probe failed", None)
+        )
         interval = spec.readiness.interval_seconds if spec.readiness else 1.0
         # A starting replica is probed often so it serves as soon as it can.
         replica.next_probe = now + (interval if replica.phase == "ready" else min(interval, 0.05))
-        if alive is not None:
+        # A probe started under an earlier revision may report a liveness failure when the
+        # revision now desired has no liveness check: that failure no longer counts.
+        if alive is not None and spec.liveness is not None:
             replica.liveness_failures += 1
             threshold = spec.liveness.failure_threshold
             if replica.liveness_failures >= threshold:
@@ -300,8 +322,7 @@ class Supervisor:
             rollout = unit.desired.spec.rollout
             surge = rollout.max_surge if (rollout.max_surge or rollout.max_unavailable) else 1
             failed = unit.failed_revision == unit.desired.revision
-            while (not failed and len(current) < wanted and len(live) < wanted + surge
-                   and now >= unit.restart_after):
+            while not failed and len(current) < wanted and len(live) < wanted + surge and now >= unit.restart_after:
                 replica = self._start(unit, now)
                 if replica is None:
                     break
@@ -318,13 +339,15 @@ class Supervisor:
                 self._stop(unit, replica, drain=True)
                 ready -= 1
         excess = len(current) - wanted
-        for replica in sorted(current, key=lambda r: (r.phase == "ready", -r.started_at))[:max(0, excess)]:
+        for replica in sorted(current, key=lambda r: (r.phase == "ready", -r.started_at))[: max(0, excess)]:
             self._stop(unit, replica, drain=replica.phase == "ready")
 
     def _start(self, unit: Unit, now: float) -> Replica | None:
+        assert unit.desired is not None  # _converge starts replicas only for a unit with a desired revision
         try:
-            replica = replicas_mod.start(unit.desired, generation=unit.generation, run_dir=self.run_dir,
-                                         limiter=self.limiter)
+            replica = replicas_mod.start(
+                unit.desired, generation=unit.generation, run_dir=self.run_dir, limiter=self.limiter
+            )
         except processes.RuntimeFailure as e:
             unit.last_problem = e.message
             self._crashed(unit, now)
@@ -334,27 +357,37 @@ class Supervisor:
         return replica
 
     def _record(self, replica: Replica) -> None:
-        self.records.record_replica(ReplicaRecord(
-            id=replica.id, environment=replica.environment, service=replica.service,
-            revision=replica.revision, generation=replica.generation, pid=replica.handle.pid,
-            start_time=replica.handle.start_time, port=replica.port, slot=replica.slot,
-            started_at=replica.started_at))
+        self.records.record_replica(
+            ReplicaRecord(
+                id=replica.id,
+                environment=replica.environment,
+                service=replica.service,
+                revision=replica.revision,
+                generation=replica.generation,
+                pid=replica.handle.pid,
+                start_time=replica.handle.start_time,
+                port=replica.port,
+                slot=replica.slot,
+                started_at=replica.started_at,
+            )
+        )
 
     def _check_progress(self, unit: Unit, now: float) -> None:
         desired = unit.desired
         if desired is None or unit.removing or unit.failed_revision == desired.revision:
             return
         current_ready = sum(1 for r in unit.replicas if r.phase == "ready" and unit.is_current(r))
-        has_old = any(r.live and r.phase == "ready" and r.revision != desired.revision
-                      for r in unit.replicas)
+        has_old = any(r.live and r.phase == "ready" and r.revision != desired.revision for r in unit.replicas)
         if current_ready >= min(1, unit.wanted) or not has_old:
             return
         if now - unit.target_since < desired.spec.rollout.progress_deadline_seconds:
             return
         unit.failed_revision = desired.revision
-        unit.failure = (f"revision {desired.revision} did not become ready within "
-                        f"{desired.spec.rollout.progress_deadline_seconds:g} s"
-                        + (f": {unit.last_problem}" if unit.last_problem else ""))
+        unit.failure = (
+            f"revision {desired.revision} did not become ready within "
+            f"{desired.spec.rollout.progress_deadline_seconds:g} s"
+            + (f": {unit.last_problem}" if unit.last_problem else "")
+        )
         log.warning("%s/%s: %s", unit.environment, unit.service, unit.failure)
         for replica in [r for r in unit.replicas if r.live and unit.is_current(r)]:
             self._stop(unit, replica, drain=False)
@@ -408,8 +441,9 @@ class Supervisor:
             return
         rate = max(0, total - previous[1]) / (self._stats_at - previous[0])
         ready = [r for r in unit.replicas if r.phase == "ready"]
-        unit.autoscaled = unit.stabiliser.add(now, autoscaling.recommend(
-            spec, ready=len(ready), rate=rate, cpu_percent=_cpu_percent(ready, now)))
+        unit.autoscaled = unit.stabiliser.add(
+            now, autoscaling.recommend(spec, ready=len(ready), rate=rate, cpu_percent=_cpu_percent(ready, now))
+        )
 
     # --- what there is --------------------------------------------------------------
 
@@ -437,15 +471,34 @@ class Supervisor:
         else:
             health, message = base.Health.PROGRESSING, unit.last_problem if ready < wanted else ""
         return base.ServiceStatus(
-            name=unit.service, revision=desired.revision if desired else None, desired=wanted,
-            ready=ready, health=health, message=message, url=self.url(unit.environment, unit.service),
-            failed_revision=unit.failed_revision)
+            name=unit.service,
+            revision=desired.revision if desired else None,
+            desired=wanted,
+            ready=ready,
+            health=health,
+            message=message,
+            url=self.url(unit.environment, unit.service),
+            failed_revision=unit.failed_revision,
+        )
 
     def replicas(self, environment: str | None = None) -> list[base.ReplicaView]:
-        return [base.ReplicaView(r.id, r.environment, r.service, r.revision, r.handle.pid, r.port, r.phase,
-                            r.started_at, r.reason, r.limited)
-                for (env, _), u in sorted(self.units.items()) if environment in (None, env)
-                for r in u.replicas]
+        return [
+            base.ReplicaView(
+                r.id,
+                r.environment,
+                r.service,
+                r.revision,
+                r.handle.pid,
+                r.port,
+                r.phase,
+                r.started_at,
+                r.reason,
+                r.limited,
+            )
+            for (env, _), u in sorted(self.units.items())
+            if environment in (None, env)
+            for r in u.replicas
+        ]
 
     # --- shutting down --------------------------------------------------------------
 
@@ -475,8 +528,10 @@ class Supervisor:
             for replica in unit.replicas:
                 if replica.probing is not None:
                     replica.probing.cancel()
-        await asyncio.gather(*(r.probing for u in self.units.values() for r in u.replicas
-                               if r.probing is not None), return_exceptions=True)
+        await asyncio.gather(
+            *(r.probing for u in self.units.values() for r in u.replicas if r.probing is not None),
+            return_exceptions=True,
+        )
 
 
 def _cpu_percent(ready: list[Replica], now: float) -> float:

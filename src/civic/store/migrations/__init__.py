@@ -119,15 +119,18 @@ def _upgrade(conn: sa.Connection, *, where: str) -> Migrated:
         raise StoreError(
             f"the state store at {where} is at schema revision '{before}', which this version of "
             f"Civic does not know (it knows up to '{HEAD}'): a newer Civic has migrated it. Upgrade "
-            "Civic to the release that store was last used with, or give --state another store.")
+            "Civic to the release that store was last used with, or give --state another store."
+        )
     try:
         if legacy:
             baseline.create(conn)
             command.stamp(cfg, BASELINE)
         command.upgrade(cfg, "head")
     except CommandError as e:
-        raise StoreError(f"cannot migrate the state store at {where}: {e}. Nothing was changed; "
-                         "report this with the output of 'civic migrate'.") from e
+        raise StoreError(
+            f"cannot migrate the state store at {where}: {e}. Nothing was changed; "
+            "report this with the output of 'civic migrate'."
+        ) from e
     after = current(conn)
     assert after is not None, "an upgrade to head leaves a revision"
     return Migrated(before, after, legacy)

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 sa.Table(
-    "civic_revisions", metadata,
+    "civic_revisions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("git_revision", sa.String(64)),
     sa.Column("applied_at", sa.Float, nullable=False),
@@ -27,7 +28,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_objects", metadata,
+    "civic_objects",
+    metadata,
     sa.Column("kind", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("spec", sa.Text, nullable=False),
@@ -38,7 +40,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_history", metadata,
+    "civic_history",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("revision_id", sa.Integer, nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
@@ -50,7 +53,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_secrets", metadata,
+    "civic_secrets",
+    metadata,
     sa.Column("scope", sa.String(120), primary_key=True),
     sa.Column("name", sa.String(253), primary_key=True),
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),
@@ -59,7 +63,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_locks", metadata,
+    "civic_locks",
+    metadata,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
@@ -67,7 +72,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_service_revisions", metadata,
+    "civic_service_revisions",
+    metadata,
     sa.Column("environment", sa.String(100), primary_key=True),
     sa.Column("service", sa.String(100), primary_key=True),
     sa.Column("revision", sa.Integer, primary_key=True),
@@ -79,7 +85,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_services", metadata,
+    "civic_services",
+    metadata,
     sa.Column("environment", sa.String(100), primary_key=True),
     sa.Column("service", sa.String(100), primary_key=True),
     sa.Column("revision", sa.Integer, nullable=False),
@@ -89,7 +96,8 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_replicas", metadata,
+    "civic_replicas",
+    metadata,
     sa.Column("id", sa.String(200), primary_key=True),
     sa.Column("environment", sa.String(100), nullable=False, index=True),
     sa.Column("service", sa.String(100), nullable=False),
@@ -103,14 +111,16 @@ sa.Table(
 )
 
 sa.Table(
-    "civic_tokens", metadata,
+    "civic_tokens",
+    metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("team", sa.String(100)),
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
 sa.Table(
-    "civic_alert_events", metadata,
+    "civic_alert_events",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),

@@ -14,8 +14,10 @@ from civic.store import alerts, database, deployments  # noqa: F401 - each adds 
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("civic's migrations run through civic.store.migrations, which opens the "
-                       "connection; run 'civic migrate' instead of the alembic command.")
+    raise RuntimeError(
+        "civic's migrations run through civic.store.migrations, which opens the "
+        "connection; run 'civic migrate' instead of the alembic command."
+    )
 context.configure(connection=connection, target_metadata=database.metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

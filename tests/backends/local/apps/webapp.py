@@ -14,14 +14,13 @@ import sys
 import threading
 import time
 
-
 KEPT = []
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self):  # noqa: N802 - the stdlib's name
+    def do_GET(self):
         if self.path == "/healthz":
             ok = os.environ.get("READY", "1") != "0"
             self._send(200 if ok else 500, b"ok\n" if ok else b"not ready\n")
