@@ -112,7 +112,7 @@ class _Tolerant:
 def run(argv: list[str] | None = None) -> int:
     """The console script; returns (and exits with) the exit code."""
     stdout = sys.stdout
-    tolerant = sys.stdout = _Tolerant(stdout)  # type: ignore[assignment] - a TextIO stand-in that drops writes to a closed pipe
+    tolerant = sys.stdout = _Tolerant(stdout)  # type: ignore[assignment]  # a TextIO stand-in that drops writes to a closed pipe
     try:
         return _run(argv)
     finally:
@@ -137,8 +137,8 @@ def _run(argv: list[str] | None) -> int:
         code = 130
     except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
         if _is_usage_error(e):
-            e.show()  # type: ignore[attr-defined]
-            return _finish(e.exit_code, argv)  # type: ignore[attr-defined]
+            e.show()  # type: ignore[attr-defined]  # click's UsageError, told apart by _is_usage_error
+            return _finish(e.exit_code, argv)  # type: ignore[attr-defined]  # likewise
         if os.environ.get("CIVIC_DEBUG"):
             traceback.print_exc()
         common.err.print("[bold red]internal error:[/] ", end="")

@@ -216,7 +216,7 @@ def _object(ns: Namespace, rel: str, part: documents.Part) -> None:
 
 
 def _namespace(ns: Namespace, rel: str, part: documents.Part) -> None:
-    data = part.document.data  # type: ignore[union-attr]
+    data = part.document.data  # type: ignore[union-attr]  # only parts with a document reach here
     meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     labels = {str(k): v for k, v in (meta.get("labels") or {}).items()}
     annotations = {str(k): v for k, v in (meta.get("annotations") or {}).items()}
