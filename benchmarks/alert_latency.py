@@ -200,7 +200,13 @@ def main() -> None:
 
 def breach(env: dict, tmp: str, port: int, receiver: Receiver, service: str, results: list[float]) -> float:
     """Deploys SERVICE healthy, breaks it, times the firing message, mends it, waits for resolved."""
-    spec = os.path.join(tmp, f"{service}.civic.service.yaml")
+    # The service's folder, which its replicas get a copy of (as their own user): apart from the
+    # client config (the admin token) and readable by every user.
+    folder = os.path.join(tmp, "services", service)
+    os.makedirs(folder, exist_ok=True)
+    for path in (tmp, os.path.join(tmp, "services"), folder):
+        os.chmod(path, 0o711 if path == tmp else 0o755)
+    spec = os.path.join(folder, "civic.service.yaml")
     with open(spec, "w") as f:
         f.write(SERVICE.replace("NAME", service))
     civic(env, "deploy", ENV, "-f", spec)

@@ -6,8 +6,10 @@ import dataclasses
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from civic.cli import main
@@ -130,3 +132,25 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def monitoring_http() -> Iterator[Callable[..., httpx.Client]]:
+    """HTTP clients that authenticate to the Prometheus, Alertmanager and Pushgateway Civic runs.
+
+    ``monitoring_http(workdir)``: ``workdir`` is the monitoring folder (``<estate>/.civic/run/monitoring``
+    under ``civic up``), where Civic keeps the password it made; every test or benchmark that
+    queries the servers directly goes through this, as Civic itself does.
+    """
+    from civic.observability import stack
+
+    clients: list[httpx.Client] = []
+
+    def make(workdir: str, **options: Any) -> httpx.Client:
+        client = httpx.Client(auth=stack.credentials(workdir).auth(), timeout=10, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -26,7 +26,8 @@ exception (``raise StoreError(...) from e``) so no third-party type escapes.
         ├── RuntimeFailure          backends/local/processes.py: a process or HAProxy failed
         ├── HAProxyMissing          backends/local/haproxy.py: not installed (also permanent)
         ├── AlertmanagerError       observability/alertmanager.py: no answer, or a refusal
-        └── MonitoringError         observability/stack.py: a monitoring server failed
+        ├── MonitoringError         observability/stack.py: a monitoring server failed
+        └── RelayError              observability/relay.py: a team's webhook refused a relayed alert
 
 The two retry kinds follow kopf's: a reconciler retries a TemporaryError after its delay,
 reports a PermanentError and waits for the desired state to change, and retries anything

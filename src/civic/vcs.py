@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from civic.errors import UsageError
 from civic.plan.actions import Key
+from civic.spec import estate, yamlpos
 
 
 def _git(root: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,31 +38,49 @@ def head(root: str) -> str | None:
 
 def files_at(root: str, commit: str, *, pick: Callable[[list[str]], list[str]]) -> dict[str, bytes | None]:
     """The files ``pick`` chooses among those under ``root`` in ``commit`` (paths relative
-    to ``root``), read in one ``git cat-file --batch``; None for a path the commit lacks."""
+    to ``root``), read in one ``git cat-file --batch``; None for a path the commit lacks.
+
+    Only regular files are read, as :func:`civic.spec.estate.read` reads only regular files
+    on disk: a symbolic link, and a file larger than ``yamlpos.MAX_CHARS``, is given as the
+    text :data:`civic.spec.estate.REFUSED` and the reason, which the estate's parse reports
+    at its path (a link's target is never followed, nor shown)."""
     listing = subprocess.run(
-        ["git", "-C", root, "ls-tree", "-r", "-z", commit, "--", "."], capture_output=True, check=False
+        ["git", "-C", root, "ls-tree", "-r", "-z", "-l", commit, "--", "."], capture_output=True, check=False
     )
     if listing.returncode != 0:
         raise UsageError(
             f"git cannot list commit {commit[:12]} of {root}: {listing.stderr.decode(errors='replace').strip()}"
         )
-    entries = []
+    blobs: dict[str, tuple[bytes, str, int]] = {}
     for item in listing.stdout.split(b"\0"):
         if item:
             meta, _, name = item.partition(b"\t")
-            mode, kind, blob = meta.split()
+            mode, kind, blob, listed_size = meta.split()
             if kind == b"blob":
-                entries.append((name.decode(), blob.decode()))
-    blobs = dict(entries)
+                blobs[name.decode()] = (mode, blob.decode(), int(listed_size))
     wanted = pick(list(blobs))
-    entries = [(path, blobs[path]) for path in wanted if path in blobs]
+    out: dict[str, bytes | None] = dict.fromkeys(wanted)
+    entries = []
+    for path in wanted:
+        if path not in blobs:
+            continue
+        git_mode, object_id, length = blobs[path]
+        if git_mode == _SYMLINK:
+            out[path] = _refused(
+                "is a symbolic link in the commit; Civic reads only regular files: commit the file itself."
+            )
+        elif length > yamlpos.MAX_CHARS:
+            out[path] = _refused(
+                f"the file is {length:,} bytes, more than the {yamlpos.MAX_CHARS:,} Civic reads; split it."
+            )
+        else:
+            entries.append((path, object_id))
     batch = subprocess.run(
         ["git", "-C", root, "cat-file", "--batch"],
         capture_output=True,
         check=False,
         input=b"".join(blob.encode() + b"\n" for _, blob in entries),
     )
-    out: dict[str, bytes | None] = dict.fromkeys(wanted)
     data, at = batch.stdout, 0
     for path, _ in entries:
         header_end = data.index(b"\n", at)
@@ -69,6 +88,13 @@ def files_at(root: str, commit: str, *, pick: Callable[[list[str]], list[str]]) 
         out[path] = data[header_end + 1 : header_end + 1 + size]
         at = header_end + 1 + size + 1
     return out
+
+
+_SYMLINK = b"120000"  # git's mode for a symbolic link
+
+
+def _refused(reason: str) -> bytes:
+    return (estate.REFUSED + reason).encode()
 
 
 def changed_keys(root: str, ref: str) -> set[Key]:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from civic import deadlines
+
+pytestmark = pytest.mark.e2e
 
 WEBAPP = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends", "local", "apps", "webapp.py"
@@ -43,7 +50,19 @@ def _traffic(civic, stop: threading.Event) -> None:
                 pass
 
 
-def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_path, webhook_receiver):
+@pytest.fixture
+def service_folder() -> Iterator[pathlib.Path]:
+    """The service's own folder, which its replicas get a copy of as their own user: readable by
+    every user, and apart from the test's files (the client config holds the admin token)."""
+    folder = tempfile.mkdtemp(prefix="civic-service-")
+    os.chmod(folder, 0o755)
+    try:
+        yield pathlib.Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, service_folder, webhook_receiver):
     secret = subprocess.run(
         [
             sys.executable,
@@ -65,8 +84,9 @@ def test_a_bad_release_reaches_the_owning_team_channel_then_resolves(civic, tmp_
     assert secret.returncode == 0, secret.stderr
     civic.up(monitoring=True)
     assert "Monitoring: Prometheus http://127.0.0.1:" in civic.output()
-    spec = tmp_path / "civic.service.yaml"
+    spec = service_folder / "civic.service.yaml"
     spec.write_text(SERVICE)
+    spec.chmod(0o644)
     deployed = civic.civic("deploy", ENV, "-f", str(spec))
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     civic.wait_ready("web", 2, env=ENV)
@@ -111,3 +131,49 @@ def test_silence_and_monitoring_off(civic):
     assert "monitoring is off: turned off with --no-monitoring" in refused.stderr
     bad = civic.civic("silence", "opg-lpa-dev", "--for", "soon", "--reason", "x")
     assert bad.returncode == 2 and "--for 'soon' is not a duration" in bad.stderr
+
+
+ONCALL_PROBE = """  alertRules:
+    - alert: OncallProbe
+      expr: vector(1)
+      severity: critical
+      summary: always firing, for the relay test
+"""
+
+
+def test_a_plain_team_webhook_gets_alertmanager_s_message_through_civic(civic, webhook_receiver, monitoring_http):
+    """opg-lpa's on-call channel is a plain webhook, whose URL Alertmanager 0.25 would show in
+    /api/v2/status: Alertmanager posts to Civic, which relays to the team's URL."""
+    secret = subprocess.run(
+        [sys.executable, "-m", "civic", "secret", "set", "opg-lpa", "lpa-oncall-webhook", "--team"]
+        + ["--estate", civic.estate],
+        input=webhook_receiver.url,
+        text=True,
+        capture_output=True,
+        env=civic.env,
+    )
+    assert secret.returncode == 0, secret.stderr
+    with open(os.path.join(civic.estate, "environments", "opg-lpa-production", "environment.yaml"), "a") as f:
+        f.write(ONCALL_PROBE)
+    civic.up(monitoring=True)
+
+    def relayed() -> list[dict]:
+        return [b for b in list(webhook_receiver.bodies) if b.get("receiver") == "opg-lpa/lpa-oncall"]
+
+    # Prometheus drops what fires before it has found Alertmanager, and sends it again a minute later.
+    message = deadlines.poll(relayed, timeout=150, interval=0.5, what="the relayed on-call message")[0]
+    assert message["status"] == "firing"
+    assert [a["labels"]["alertname"] for a in message["alerts"]] == ["OncallProbe"]
+    assert message["alerts"][0]["labels"]["environment"] == "opg-lpa-production"
+
+    workdir = os.path.join(civic.estate, ".civic", "run", "monitoring")
+    status = monitoring_http(workdir).get(f"http://127.0.0.1:{civic.monitoring_ports[1]}/api/v2/status")
+    assert status.status_code == 200 and webhook_receiver.url not in status.text
+    relay = f"http://127.0.0.1:{civic.api_port}/v1/alerts/relay/opg-lpa/lpa-oncall"
+    assert httpx.post(relay, json=message, timeout=10).status_code == 401, "only Alertmanager may post here"
+    with open(os.path.join(workdir, "secrets", "webhook-token")) as f:
+        token = f.read().strip()
+    unknown = httpx.post(
+        relay.replace("lpa-oncall", "nope"), json=message, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert unknown.status_code == 404 and "no webhook channel 'nope'" in unknown.text

@@ -3,7 +3,8 @@
 A service's replicas-ready series drops to zero (pushed through the Pushgateway, as a batch
 job would push its own); Civic's default rule fires; Alertmanager, configured from the team
 file alone, posts a Slack-format message to the team's webhook (a real HTTP server on
-loopback standing in for Slack); then the resolved message follows.
+loopback standing in for Slack); then the resolved message follows. The servers answer
+Civic's credentials only: every request here carries them (the ``monitoring_http`` fixture).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def monitoring(tmp_path):
         )
     ports = stack.Ports(prometheus=free_port(), alertmanager=free_port(), pushgateway=free_port())
     s = stack.Stack(workdir=workdir, ports=ports, retention="36h")
+    stack.ensure_credentials(workdir)
     with open(os.path.join(workdir, "prometheus.yml"), "w") as f:
         f.write(
             scrape.config_text(
@@ -95,6 +97,7 @@ def monitoring(tmp_path):
                     civic=None,
                     haproxy=None,
                     pushgateway=f"127.0.0.1:{ports.pushgateway}",
+                    basic_auth=s.basic_auth(),
                 )
             )
         )
@@ -109,6 +112,7 @@ def monitoring(tmp_path):
     config = routing.alertmanager_config(
         teams=loaded.teams,
         civic_webhook=f"http://127.0.0.1:{free_port()}/unused",
+        relay_url=lambda team, channel: f"http://127.0.0.1:{free_port()}/unused/{team}/{channel}",
         secret_file=secret_file,
         secret_value=lambda team, name: receiver.url if name == "apply-slack-webhook" else None,
         group_interval="2s",
@@ -122,17 +126,18 @@ def monitoring(tmp_path):
     receiver.server_close()
 
 
-def push(s: stack.Stack, *, ready: int) -> None:
+def push(http: httpx.Client, s: stack.Stack, *, ready: int) -> None:
     labels = 'environment="laa-apply-production",service="web"'
     body = f"civic_service_replicas_desired{{{labels}}} 2\ncivic_service_replicas_ready{{{labels}}} {ready}\n"
-    response = httpx.put(f"{s.pushgateway_url}/metrics/job/civic", content=body)
+    response = http.put(f"{s.pushgateway_url}/metrics/job/civic", content=body)
     assert response.status_code == 200, response.text
 
 
-def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
+def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring, monitoring_http):
     s, receiver = monitoring
-    push(s, ready=2)
-    push(s, ready=0)
+    http = monitoring_http(s.workdir)
+    push(http, s, ready=2)
+    push(http, s, ready=0)
 
     def firing():
         return [b for b in receiver.bodies if b["attachments"][0]["title"].startswith("[FIRING")]
@@ -145,11 +150,11 @@ def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
     assert "environment: laa-apply-production, service: web, severity: critical" in attachment["text"]
     assert "<http://127.0.0.1:8000/ui/laa-apply-production/web|Open in Civic>" in attachment["text"]
 
-    am = alertmanager.Alertmanager(s.alertmanager_url)
+    am = s.alertmanager()
     assert [a["labels"]["alertname"] for a in am.alerts(team="laa-apply")] == ["CivicServiceDown"]
     assert am.alerts(team="opg-lpa") == []
 
-    push(s, ready=2)
+    push(http, s, ready=2)
     resolved = deadlines.poll(
         lambda: [b for b in receiver.bodies if b["attachments"][0]["title"].startswith("[RESOLVED")],
         timeout=90,
@@ -162,7 +167,7 @@ def test_a_service_down_reaches_the_team_channel_then_resolves(monitoring):
 
 def test_silences_are_created_with_a_reason_and_listed(monitoring):
     s, _ = monitoring
-    am = alertmanager.Alertmanager(s.alertmanager_url)
+    am = s.alertmanager()
     silence_id = am.silence(
         matchers={"environment": "laa-apply-production", "service": "web"},
         duration=datetime.timedelta(hours=2),
@@ -179,9 +184,9 @@ def test_silences_are_created_with_a_reason_and_listed(monitoring):
     am.close()
 
 
-def test_prometheus_keeps_samples_for_the_configured_retention(monitoring):
+def test_prometheus_keeps_samples_for_the_configured_retention(monitoring, monitoring_http):
     s, _ = monitoring
-    flags = httpx.get(f"{s.prometheus_url}/api/v1/status/flags").json()["data"]
+    flags = monitoring_http(s.workdir).get(f"{s.prometheus_url}/api/v1/status/flags").json()["data"]
     assert flags["storage.tsdb.retention.time"] == "1d12h"  # Prometheus normalises 36h
 
 

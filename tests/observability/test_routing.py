@@ -35,8 +35,10 @@ def config_file(tmp_path, example):
 
     config = routing.alertmanager_config(
         teams=example.teams,
-        civic_webhook="http://127.0.0.1:8000/api/v1/alerts/webhook",
+        civic_webhook="http://127.0.0.1:8000/v1/alerts/webhook",
+        relay_url=lambda team, channel: f"http://127.0.0.1:8000{routing.relay_path(team, channel)}",
         secret_file=secret_file,
+        token_file=str(tmp_path / "webhook-token"),
         secret_value=lambda team, name: values.get((team, name)),
     )
     path = tmp_path / "alertmanager.yml"
@@ -63,6 +65,8 @@ def test_amtool_accepts_the_generated_configuration(config_file):
     with open(config_file) as f:
         text = f.read()
     assert SLACK_URL not in text, "a Slack URL is read from its file, never written into the config"
+    assert PAGER_URL not in text, "a plain webhook is relayed through Civic, its URL never in the config"
+    assert "url: http://127.0.0.1:8000/v1/alerts/relay/opg-lpa/lpa-oncall" in text
 
 
 def test_alerts_go_to_the_owning_team_by_severity_and_production(config_file):

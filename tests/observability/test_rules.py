@@ -193,3 +193,27 @@ def test_a_bad_duration_is_a_clear_error():
     with pytest.raises(Exception) as e:
         _service(alerts={"downFor": "ten seconds"})
     assert "'ten seconds' is not a duration" in str(e.value)
+
+
+def test_a_team_s_own_rule_cannot_claim_another_team_s_labels(example):
+    """Else laa-apply's rule would route to opg-lpa's channel and show in opg-lpa's alerts."""
+    env = example.environments["laa-apply-dev"]
+    claim = {"team": "opg-lpa", "environment": "opg-lpa-production", "production": "true", "service": "front"}
+    own = {"alert": "Mine", "expr": "vector(1)", "labels": {**claim, "tier": "backend"}}
+    spec = _service(alertRules=[own])
+    (by_service,) = [r for r in rules.service_rules(environment=env, service="web", spec=spec) if r["alert"] == "Mine"]
+    assert by_service["labels"] == {
+        "environment": "laa-apply-dev",
+        "service": "web",
+        "team": "laa-apply",
+        "production": "false",
+        "severity": "warning",
+        "tier": "backend",
+    }
+    env = env.model_copy(update={"spec": env.spec.model_copy(update={"alert_rules": [models.AlertRule(**own)]})})
+    (by_env,) = [r for r in rules.environment_rules(env) if r["alert"] == "Mine"]
+    assert {k: by_env["labels"][k] for k in ("team", "environment", "production")} == {
+        "team": "laa-apply",
+        "environment": "laa-apply-dev",
+        "production": "false",
+    }

@@ -34,7 +34,7 @@ def grant_user(estate_dir: str) -> None:
 def test_validate_shows_verdicts_per_environment_and_the_overrides_reason(cli, estate_dir):
     result = cli("validate", "--estate", estate_dir)
     assert result.code == 0, result.err
-    assert "Policy: 20 policies, 83 verdicts: 0 denied, 0 warnings, 0 audit findings, 0 exempt." in result.out
+    assert "Policy: 21 policies, 83 verdicts: 0 denied, 0 warnings, 0 audit findings, 0 exempt." in result.out
     assert "  laa-apply-dev                    10 passed" in result.out
     assert f"note: {OVERRIDE_NOTE}" in result.out
 
@@ -99,7 +99,7 @@ def test_policy_list_and_explain(cli, estate_dir):
 
 def test_policy_test_runs_builtin_and_estate_suites_and_fails_on_a_broken_case(cli, estate_dir):
     ok = cli("policy", "test", "--estate", estate_dir)
-    assert ok.code == 0 and "115 of 115 cases passed in 43 suites." in ok.out
+    assert ok.code == 0 and "119 of 119 cases passed in 44 suites." in ok.out
     edit(estate_dir, "policies/tests/source-in-moj-github.yaml", "violations: 1", "violations: 0")
     broken = cli("policy", "test", os.path.join(estate_dir, "policies", "tests"), "--estate", estate_dir)
     assert broken.code == 1

@@ -48,12 +48,15 @@ def _previous_release_ddl(dialect: str, tables: set[str] | None = None) -> list[
     return [s for s in statements if tables is None or re.search(r"(?:CREATE TABLE|ON) (\w+)", s).group(1) in tables]
 
 
-def _previous_release_store(state: str, loaded: estate_mod.Estate, *, tables: set[str] | None = None) -> None:
-    """A store as the previous release left it: its tables, an applied estate, and (when its
-    deployment tables are there) a deployed service revision and a team's token."""
+def _previous_release_store(
+    state: str, loaded: estate_mod.Estate, *, tables: set[str] | None = None, ddl: bool = True
+) -> None:
+    """A store as the previous release left it: its tables (``ddl``: made here), an applied
+    estate, and (when its deployment tables are there) a deployed service revision and a
+    team's token."""
     engine = database.open_engine(state)
     with engine.begin() as conn:
-        for statement in _previous_release_ddl(engine.dialect.name, tables):
+        for statement in _previous_release_ddl(engine.dialect.name, tables) if ddl else ():
             conn.exec_driver_sql(statement)
         now = time.time()
         conn.execute(
@@ -182,13 +185,13 @@ def test_head_names_the_newest_revision():
     assert script.get_base() == migrations.BASELINE
 
 
-NEXT_REVISION = '''"""A test's revision after the baseline: tokens get a label."""
+NEXT_REVISION = f'''"""A test's revision after the newest: tokens get a label."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_token_labels"
-down_revision = "0001_baseline"
+revision = "0099_token_labels"
+down_revision = "{migrations.HEAD}"
 
 
 def upgrade() -> None:
@@ -202,10 +205,10 @@ def next_revision(tmp_path, monkeypatch) -> str:
     """The package's migrations and one more revision, as the next release would ship them."""
     location = tmp_path / "migrations"
     shutil.copytree(migrations.SCRIPT_LOCATION, location, ignore=shutil.ignore_patterns("__pycache__"))
-    (location / "versions" / "r0002_token_labels.py").write_text(NEXT_REVISION)
+    (location / "versions" / "r0099_token_labels.py").write_text(NEXT_REVISION)
     monkeypatch.setattr(migrations, "SCRIPT_LOCATION", str(location))
-    monkeypatch.setattr(migrations, "HEAD", "0002_token_labels")
-    return "0002_token_labels"
+    monkeypatch.setattr(migrations, "HEAD", "0099_token_labels")
+    return "0099_token_labels"
 
 
 def test_a_later_revision_upgrades_a_store_from_before_migrations(state, estate_dir, next_revision):
@@ -218,11 +221,20 @@ def test_a_later_revision_upgrades_a_store_from_before_migrations(state, estate_
     assert _revision(state) == next_revision
 
 
-def test_civic_migrate_upgrades_a_store_at_the_baseline(cli, state, next_revision, monkeypatch):
-    with monkeypatch.context() as before_the_upgrade:
-        before_the_upgrade.setattr(migrations, "SCRIPT_LOCATION", SHIPPED)
-        before_the_upgrade.setattr(migrations, "HEAD", migrations.BASELINE)
-        StateStore(state).close()
+def _store_at(state: str, revision: str) -> None:
+    """A new store migrated only as far as ``revision``, as the release that shipped it left it."""
+    from alembic import command
+
+    engine = database.open_engine(state)
+    with engine.begin() as conn:
+        cfg = migrations.config(conn)
+        cfg.set_main_option("script_location", SHIPPED)
+        command.upgrade(cfg, revision)
+    engine.dispose()
+
+
+def test_civic_migrate_upgrades_a_store_at_the_baseline(cli, state, next_revision):
+    _store_at(state, migrations.BASELINE)
     assert _revision(state) == migrations.BASELINE
     result = cli("migrate", "--state", state)
     assert result.code == 0, result.err
@@ -314,3 +326,57 @@ def test_store_urls_are_redacted_with_sqlalchemy():
     )
     assert database.redact("postgresql://civic@db.example/civic") == "postgresql://civic@db.example/civic"
     assert database.redact("/var/lib/civic/state.db") == "/var/lib/civic/state.db"
+
+
+ROUTED = "apply.service.justice.gov.uk"
+
+
+def test_a_store_at_the_baseline_gets_token_ids_team_incarnations_and_host_claims(state, estate_dir):
+    """0002_tokens_routes: each token gets a public id and its team's incarnation, a team token
+    its team outlived is deleted, and the hostnames applied and deployed so far are claimed,
+    the first claim winning."""
+    loaded = estate_mod.load(estate_dir)
+    _store_at(state, migrations.BASELINE)
+    _previous_release_store(state, loaded, ddl=False)
+    engine = database.open_engine(state)
+    with engine.begin() as conn:
+        applied_at = conn.execute(sa.text("SELECT applied_at FROM civic_revisions")).scalar()
+        for digest, team, at in [
+            (deployments.digest("civic_admin"), None, applied_at + 1),
+            (deployments.digest("civic_ghost"), "no-such-team", applied_at + 1),
+            (deployments.digest("civic_before"), "laa-apply", applied_at - 100),
+        ]:
+            conn.execute(
+                sa.text("INSERT INTO civic_tokens VALUES (:digest, :team, :at)"),
+                {"digest": digest, "team": team, "at": at},
+            )
+        routed = _hello().model_copy(
+            update={"spec": _hello().spec.model_copy(update={"routes": [models.Route(host=ROUTED)]})}
+        )
+        for env, at in (("opg-lpa-dev", applied_at + 5), ("laa-apply-dev", applied_at + 10)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO civic_service_revisions VALUES (:env, 'routed', 1, :spec, :at, 'ops', 'deployed', '')"
+                ),
+                {"env": env, "spec": json.dumps(routed.canonical()), "at": at},
+            )
+    engine.dispose()
+
+    with _opened(state) as store:
+        records = deployments.Deployments(store)
+        assert records.token_team(TOKEN) == (True, "laa-apply")
+        assert records.token_team("civic_admin") == (True, None)
+        assert records.token_team("civic_ghost") == (False, None)
+        assert records.token_team("civic_before") == (False, None)
+        listed = records.tokens()
+        assert sorted((t.team or "") for t in listed) == ["", "laa-apply"]
+        assert all(re.fullmatch(r"tok_[0-9a-f]{10}", t.id) for t in listed)
+        assert records.host_owners([ROUTED, "hello.laa-apply-dev.localhost", "routed.opg-lpa-dev.localhost"]) == {
+            ROUTED: ("opg-lpa-dev",),
+            "hello.laa-apply-dev.localhost": ("laa-apply-dev",),
+            "routed.opg-lpa-dev.localhost": ("opg-lpa-dev",),
+        }
+        estate_hosts = {c.host: c.environment for c in records.claims() if c.service == deployments.ESTATE}
+        assert estate_hosts == {h.name: name for name, env in loaded.environments.items() for h in env.spec.hosts}
+    assert _revision(state) == migrations.HEAD
+    assert _schema_differences(state) == []

@@ -3,9 +3,11 @@
 :func:`create` builds the FastAPI app around a :class:`~civic.control.plane.ControlPlane`;
 the CLI reaches it through :mod:`civic.client`. Routes are thin: they check who is
 asking, call the control plane, and answer with a model of :mod:`civic.api.models`.
-Every request carries a bearer token: the admin token (made by the first ``civic up``)
-may do anything; a team token (``civic token create --team T``) may act on that team's
-environments only. Errors are Civic's own, mapped to statuses by :mod:`civic.api.problems`.
+Every request carries a bearer token (``Authorization: Bearer <token>``, RFC 6750; any
+other form is a 401 with a ``WWW-Authenticate: Bearer`` challenge): the admin token (made
+by the first ``civic up``) may do anything, including listing and revoking tokens; a team
+token (``civic token create --team T``) may act on that team's environments only, and
+dies with its team. Errors are Civic's own, mapped to statuses by :mod:`civic.api.problems`.
 
 Work that reads the database or evaluates policy runs in a worker thread
 (``asyncio.to_thread``), so that it never stalls the event loop that also drives
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import re
 import secrets
 from typing import TYPE_CHECKING
 
@@ -35,9 +38,21 @@ if TYPE_CHECKING:
     from civic.control.plane import ControlPlane
 
 
+_BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*) *", re.IGNORECASE)
+"""RFC 6750's ``credentials = "Bearer" 1*SP b64token``; the scheme's case does not matter."""
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="civic"'}
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for anything else."""
+    found = _BEARER.fullmatch(authorization)
+    return found.group(1) if found else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Principal:
     team: str | None  # None: admin
+    token_id: str = ""
 
     def may(self, team: str) -> bool:
         return self.team is None or self.team == team
@@ -75,16 +90,25 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
 
     @app.exception_handler(CivicError)
     async def civic_error(_request: fastapi.Request, e: CivicError) -> responses.JSONResponse:
-        return responses.JSONResponse(problems.body_of(e), status_code=problems.status_of(e))
+        status = problems.status_of(e)
+        return responses.JSONResponse(
+            problems.body_of(e), status_code=status, headers=CHALLENGE if status == 401 else None
+        )
 
     async def principal(authorization: str = fastapi.Header("")) -> Principal:
-        token = authorization.removeprefix("Bearer ").strip()
-        known, team = await run(control.ctx.records.token_team, token) if token else (False, None)
-        if not known:
+        token = bearer_token(authorization)
+        if token is None:
             raise Unauthorized(
-                "a valid bearer token is needed; 'civic up' saves the admin token where the CLI finds it."
+                "send the token as 'Authorization: Bearer <token>'; 'civic up' saves the admin token "
+                "where the CLI finds it, and 'civic token create' makes more."
             )
-        return Principal(team)
+        found = await run(control.ctx.records.token, token)
+        if found is None:
+            raise Unauthorized(
+                "this token is not valid (unknown, revoked, or its team was deleted); send a valid one as "
+                "'Authorization: Bearer <token>'. 'civic up' saves the admin token where the CLI finds it."
+            )
+        return Principal(found.team, found.id)
 
     def admin(who: Principal = fastapi.Depends(principal)) -> Principal:
         if who.team is not None:
@@ -127,6 +151,8 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
 
     @app.get("/v1/services")
     async def services(environment: str | None = None, who: Principal = caller) -> list[answers.ServiceState]:
+        if environment is not None:
+            await environment_for(environment, who)  # another team's, or none: refused, as everywhere
         out = []
         for current in await run(control.ctx.records.current, environment):
             spec = await run(control.environment_or_none, current.environment)
@@ -166,6 +192,15 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
     async def token(body: TokenBody, _who: Principal = fastapi.Depends(admin)) -> answers.Token:
         return answers.Token(token=await run(control.create_token, body.team), team=body.team)
 
+    @app.get("/v1/tokens")
+    async def tokens(_who: Principal = fastapi.Depends(admin)) -> list[answers.TokenListed]:
+        return [answers.TokenListed(id=t.id, team=t.team, created=t.created_at) for t in await run(control.tokens)]
+
+    @app.delete("/v1/tokens/{token_id}")
+    async def revoke_token(token_id: str, who: Principal = fastapi.Depends(admin)) -> answers.Revoked:
+        gone = await run(lambda: control.revoke_token(token_id, caller=who.token_id))
+        return answers.Revoked(id=gone.id, team=gone.team, revoked=True)
+
     @app.get("/metrics", response_class=responses.PlainTextResponse)
     async def metrics() -> str:
         """Civic's own metrics, for the Prometheus it runs (no secrets: no token needed)."""
@@ -173,12 +208,20 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
 
     @app.post("/v1/alerts/webhook")
     async def alert_webhook(request: fastapi.Request, authorization: str = fastapi.Header("")) -> answers.Recorded:
-        token = authorization.removeprefix("Bearer ").strip()
+        token = bearer_token(authorization) or ""
         expected = control.monitor.webhook_token
         if not expected or not secrets.compare_digest(token, expected):
             raise Unauthorized("only Civic's Alertmanager posts here.")
         payload = await request.json()
         return answers.Recorded(recorded=await run(alerts_store.record, control.ctx.store, payload))
+
+    @app.post("/v1/alerts/relay/{team}/{channel}", status_code=204)
+    async def alert_relay(
+        team: str, channel: str, request: fastapi.Request, authorization: str = fastapi.Header("")
+    ) -> None:
+        """A team's plain webhook, through Civic: Alertmanager 0.25 would show its URL (observability/relay.py)."""
+        control.monitor.check_webhook_token(bearer_token(authorization))
+        await run(control.monitor.relay, team, channel, await request.body())
 
     def team_filter(team: str | None, who: Principal) -> str | None:
         if who.team is not None and team not in (None, who.team):
@@ -187,8 +230,9 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
 
     @app.get("/v1/alerts")
     async def firing(team: str | None = None, who: Principal = caller) -> list[answers.Passed]:
+        allowed = team_filter(team, who)  # who may ask, before whether monitoring is on
         with _alertmanager(control) as am:
-            return answers.passed(await run(am.alerts, team=team_filter(team, who)))
+            return answers.passed(await run(am.alerts, team=allowed))
 
     @app.get("/v1/alerts/history")
     async def alert_history(team: str | None = None, who: Principal = caller) -> list[answers.AlertEvent]:
@@ -239,4 +283,4 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
 def _alertmanager(control: ControlPlane) -> alertmanager.Alertmanager:
     if not control.monitor.on:
         raise UsageError(f"monitoring is off: {control.monitor.off_reason}.")
-    return alertmanager.Alertmanager(control.monitor.stack.alertmanager_url)
+    return control.monitor.stack.alertmanager()

@@ -59,6 +59,7 @@ class Replica(Answer):
     started_at: float
     reason: str
     limited: bool
+    isolated: bool
 
 
 class RolledBack(Answer):
@@ -83,6 +84,20 @@ class Restarted(Answer):
 class Token(Answer):
     token: str
     team: str | None
+
+
+class TokenListed(Answer):
+    """A token as ``civic token list`` shows it: never its secret."""
+
+    id: str
+    team: str | None
+    created: float
+
+
+class Revoked(Answer):
+    id: str
+    team: str | None
+    revoked: bool
 
 
 class Recorded(Answer):

@@ -103,6 +103,7 @@ class ReplicaView:
     started_at: float
     reason: str
     limited: bool = False  # inside its cpu and memory limits (a control group)
+    isolated: bool = False  # runs as its service's own unprivileged user (not Civic's)
 
 
 class ReplicaRecords(Protocol):

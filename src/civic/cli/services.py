@@ -119,7 +119,9 @@ def status(
             common.out.print(f"  {row['message']}", markup=False)
         if row["latest"]["status"] == "failed":
             common.out.print(f"  revision {row['latest']['revision']} failed: {row['latest']['message']}", markup=False)
-        table = Table("replica", "pid", "port", "revision", "phase", "started", "limits", box=None, padding=(0, 2))
+        table = Table(
+            "replica", "pid", "port", "revision", "phase", "started", "limits", "isolation", box=None, padding=(0, 2)
+        )
         for r in replicas:
             if (r["environment"], r["service"]) == (row["environment"], row["service"]):
                 started = datetime.datetime.fromtimestamp(r["started_at"]).strftime("%H:%M:%S")
@@ -131,5 +133,6 @@ def status(
                     r["phase"],
                     started,
                     "enforced" if r.get("limited") else "-",
+                    "isolated" if r.get("isolated") else "not isolated",
                 )
         common.out.print(table)

@@ -1,4 +1,4 @@
-"""``civic up``, ``civic down`` and ``civic token create``: the control plane's life.
+"""``civic up``, ``civic down`` and ``civic token create|list|revoke``: the control plane's life.
 
 ``civic up`` applies the estate, makes the admin token on first start (saved where the
 CLI finds it: :mod:`civic.client.config`), then runs the API, the reconcilers and the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from civic.errors import CivicError
 if TYPE_CHECKING:
     from civic.control import plane
 
-token_app = typer.Typer(help="Make API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Make, list and revoke API tokens.", no_args_is_help=True)
 
 
 def up(
@@ -151,3 +152,40 @@ def token_create(
         common.print_json(made)
     else:
         print(made["token"])  # alone on stdout, for scripts: TOKEN=$(civic token create ...)
+
+
+@token_app.command("list")
+def token_list(output: common.Output = common.OutputOption) -> None:
+    """List the valid tokens: id, team and when each was made (never the token itself; admin only)."""
+    from rich.table import Table
+
+    from civic.client import api as client_api
+
+    with client_api.Client() as client:
+        rows = client.tokens()
+    if output is common.Output.json:
+        common.print_json(rows)
+        return
+    table = Table("id", "team", "created")
+    for r in rows:
+        created = datetime.datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(r["id"], r["team"] or "(admin)", created)
+    common.out.print(table if rows else "No tokens.")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., metavar="ID", help="The token's id, as 'civic token list' shows it."),
+    output: common.Output = common.OutputOption,
+) -> None:
+    """Revoke a token: it is refused from now on (admin only)."""
+    from civic.client import api as client_api
+
+    with client_api.Client() as client:
+        gone = client.revoke_token(token_id)
+    if output is common.Output.json:
+        common.print_json(gone)
+    else:
+        common.out.print(
+            f"Revoked {gone['id']} (team {gone['team']})." if gone["team"] else f"Revoked {gone['id']} (admin)."
+        )

@@ -80,6 +80,13 @@ class Client:
     def create_token(self, team: str | None) -> dict[str, Any]:
         return self._call("POST", "/v1/tokens", json={"team": team})
 
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every valid token: id, team, created (never the secret; the admin token only)."""
+        return self._call("GET", "/v1/tokens")
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/v1/tokens/{token_id}")
+
     def monitoring(self) -> dict[str, Any]:
         return self._call("GET", "/v1/monitoring")
 

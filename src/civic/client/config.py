@@ -37,8 +37,9 @@ def path() -> str:
 
 def save(config: Config) -> str:
     where = path()
-    os.makedirs(os.path.dirname(os.path.abspath(where)), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(where)), mode=0o700, exist_ok=True)
     fd = os.open(where + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover .tmp keeps the mode it was made with
     with os.fdopen(fd, "w") as f:
         json.dump({"url": config.url, "token": config.token}, f)
     os.replace(where + ".tmp", where)

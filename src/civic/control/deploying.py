@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -27,7 +27,7 @@ from civic import policy
 from civic.backends.local import limits
 from civic.errors import NotFound, PolicyDenied, SpecError, UsageError
 from civic.reconcile import desired, variables
-from civic.spec import loading, models, quantities, yamlpos
+from civic.spec import checks, loading, models, quantities, yamlpos
 from civic.store import deployments
 
 log = logging.getLogger("civic.deploys")
@@ -46,15 +46,28 @@ def check_policy(
     platform: models.Platform,
     policies: policy.PolicySet | None,
     others: tuple[models.Service, ...] = (),
+    claims: Mapping[str, Sequence[str]] | None = None,
+    document: yamlpos.Document | None = None,
 ) -> tuple[str, ...]:
     """Every deploy passes here before it is recorded: a denial raises PolicyDenied (nothing is
-    recorded); warnings are returned, for the deploy to show."""
-    report = policy.enforce_service(service, environment, platform, policies=policies, others=others)
+    recorded); warnings are returned, for the deploy to show. ``claims``: who holds the
+    hostnames the service claims (:func:`claimed_hosts`), from the store; ``document``: the
+    service file, so that each verdict says its line."""
+    report = policy.enforce_service(
+        service, environment, platform, policies=policies, others=others, claims=claims, document=document
+    )
     return tuple(
         f"policy {v.policy}: {' '.join(v.messages)}"
         for v in report.verdicts
         if v.failed and not v.denied and v.mode is policy.Mode.WARN
     )
+
+
+def claimed_hosts(service: models.Service, environment: str, platform: models.Platform) -> tuple[str, ...]:
+    """The hostnames a deploy of ``service`` claims for ``environment``: its generated
+    ``<service>.<environment>.<baseDomain>`` and its routes' hosts."""
+    generated = f"{service.metadata.name}.{environment}.{platform.spec.base_domain}"
+    return tuple(sorted({generated, *(r.host for r in service.spec.routes if r.host)}))
 
 
 def parse(
@@ -65,7 +78,8 @@ def parse(
     if problems:
         raise SpecError(problems)
     assert doc is not None  # yamlpos.parse returns no document only with problems, raised above
-    if overrides:
+    if overrides and isinstance(doc.data, dict) and isinstance(doc.data.get("spec", {}), dict):
+        # a spec that is not a mapping has nothing to --set in: loading refuses it at its line
         doc = yamlpos.Document(file, _override(doc.data, overrides, file=file), doc.positions)
     service, problems = loading.load(doc, expect="Service")
     if problems:
@@ -80,7 +94,9 @@ def parse(
 
 
 def _override(data: Any, overrides: Sequence[str], *, file: str) -> Any:
-    """``replicas=3`` or ``env.GREETING=hello`` (paths under spec; ``spec.`` optional)."""
+    """``replicas=3`` or ``env.GREETING=hello`` (paths under spec; ``spec.`` optional). A value
+    under ``env.`` is a string as written, whatever it holds (`` ` ``, ``&&``, ``|``); any other
+    is read as YAML, and one that is not YAML is a UsageError naming the ``--set`` item."""
     data = copy.deepcopy(data)
     if not isinstance(data, dict):
         return data
@@ -89,9 +105,7 @@ def _override(data: Any, overrides: Sequence[str], *, file: str) -> Any:
         if not sep or not key.strip():
             raise UsageError(f"--set takes key=value, got '{item}'.")
         parts = key.strip().removeprefix("spec.").split(".")
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        if parts[0] == "env":
-            value = raw  # variables stay strings
+        value = raw if parts[0] == "env" else _yaml_value(item, raw)  # variables stay strings, always
         node = data.setdefault("spec", {})
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
@@ -99,6 +113,34 @@ def _override(data: Any, overrides: Sequence[str], *, file: str) -> Any:
             node = node[part]
         node[parts[-1]] = value
     return data
+
+
+class _SetValueLoader(yaml.SafeLoader):
+    """YAML's safe loader, less aliases: a short ``--set`` value never expands into a large one."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call] # untyped in PyYAML's stubs
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", mark)
+        return super().compose_node(parent, index)
+
+
+def _yaml_value(item: str, raw: str) -> Any:
+    """The value of ``--set key=value`` read as YAML (``3``, ``true``, ``[a, b]``); UsageError if it is not."""
+    if not raw.strip():
+        return ""
+    try:
+        return yaml.load(raw, Loader=_SetValueLoader)  # a SafeLoader, without aliases
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as e:
+        mark = getattr(e, "problem", None) or str(e) or "it does not parse"
+        raise UsageError(
+            f"--set '{_short(item)}': '{_short(raw)}' is not a valid YAML value ({mark}); quote it to set a string, "
+            "such as --set 'key=\"a && b\"'."
+        ) from e
+
+
+def _short(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def prepare(
@@ -111,6 +153,7 @@ def prepare(
     doc: yamlpos.Document,
     replicas_override: dict[str, int | None] | None = None,
     policies: policy.PolicySet | None = None,
+    claims: Mapping[str, Sequence[str]] | None = None,
 ) -> Prepared:
     """Every check a deploy must pass; raises SpecError, PolicyDenied or PlanError."""
     spec = service.spec
@@ -147,7 +190,13 @@ def prepare(
     )
     warnings = list(resolved.warnings)
     warnings += check_policy(
-        environment=environment, service=service, platform=platform, policies=policies, others=other_services
+        environment=environment,
+        service=service,
+        platform=platform,
+        policies=policies,
+        others=other_services,
+        claims=claims,
+        document=doc,
     )
     if any(v is not None for v in (spec.resources.cpu, spec.resources.memory)) and limits.enforcer() is None:
         warnings.append(f"cpu and memory limits are {limits.describe()}.")
@@ -274,19 +323,38 @@ def deploy(
     name = service.metadata.name
     current = {c.service: c for c in records.current(env)}
     deployed = {n: s for (_, n), s in records.current_services(env).items()}
+    platform = desired.platform(ctx)
+    hosts = claimed_hosts(service, env, platform)
     prepared = prepare(
         service,
         environment=environment,
-        platform=desired.platform(ctx),
+        platform=platform,
         others={n: s.spec for n, s in deployed.items()},
         secret_names={s.name for s in ctx.store.list_secrets(env)},
         doc=doc,
         replicas_override={n: c.replicas for n, c in current.items()},
         policies=ctx.policies,
+        claims=_host_owners(ctx, hosts, platform),
     )
     unchanged = only_if_changed and name in deployed and deployed[name].canonical() == service.canonical()
-    number = current[name].revision if unchanged else records.add_revision(env, name, spec=service.canonical(), by=by)
+    number = (
+        current[name].revision
+        if unchanged
+        else records.add_revision(env, name, spec=service.canonical(), by=by, hosts=hosts)
+    )
     return Deployed(env, name, number, not unchanged, prepared.warnings, service.spec.rollout.progress_deadline_seconds)
+
+
+def _host_owners(ctx: desired.Context, hosts: Sequence[str], platform: models.Platform) -> dict[str, tuple[str, ...]]:
+    """Who holds each of ``hosts``: the claims in the store, and an applied environment's own
+    name under a base domain (``opg-lpa-dev.localhost``), which is that environment's."""
+    owners = ctx.records.host_owners(hosts)
+    for host in hosts:
+        for domain in checks.base_domains(platform.spec):
+            label = host.removesuffix("." + domain)
+            if host not in owners and label != host and "." not in label and ctx.store.environment(label):
+                owners[host] = (label,)
+    return owners
 
 
 def previous_good(records: deployments.Deployments, environment: str, service: str, *, before: int) -> int | None:

@@ -83,9 +83,12 @@ def run_dir(estate_root: str) -> str:
 def preflight(settings: Settings) -> None:
     """What ``civic up`` needs of the machine, checked before anything starts."""
     if settings.backend == "local":
-        from civic.backends.local import haproxy
+        from civic.backends.local import haproxy, tenancy
 
         haproxy.require()
+        reason = tenancy.why_not_isolated()
+        if reason is not None:  # said once, at start; `civic status` marks each replica "not isolated"
+            log.warning("replicas will not be isolated: %s.", reason)
     stack.check_retention(settings.metrics_retention)
 
 
@@ -346,11 +349,22 @@ class ControlPlane:
         return generation
 
     def create_token(self, team: str | None) -> str:
-        if team is not None and ("Team", team) not in self.ctx.store.all_specs("Team"):
-            raise NotFound(f"team '{team}' is not in the applied estate; 'civic validate' lists the teams.")
+        """A new token for ``team`` as it is now (NotFound if it is not applied), or an admin token."""
         value = "civic_" + secrets.token_urlsafe(32)
         self.ctx.records.add_token(value, team=team)
         return value
+
+    def tokens(self) -> list[deployments.TokenInfo]:
+        return self.ctx.records.tokens()
+
+    def revoke_token(self, token_id: str, *, caller: str | None = None) -> deployments.TokenInfo:
+        """Revoke the token ``token_id``; a UsageError if it is ``caller``'s own (the request's)."""
+        if caller is not None and token_id == caller:
+            raise UsageError(
+                f"'{token_id}' is the token making this request; revoke it with another admin token "
+                "(a new one comes from 'civic token create')."
+            )
+        return self.ctx.records.revoke_token(token_id)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Alertmanager's HTTP API, as ``civic alerts``, ``civic silence`` and ``civic silences`` use it.
 
 A thin client over Alertmanager's v2 API: firing alerts (optionally one team's), and
-silences created with an author and a reason. Raises civic.errors types only.
+silences created with an author and a reason. Raises civic.errors types only. Alertmanager
+answers Civic only: ``auth`` is Civic's credentials (``Stack.alertmanager()`` gives a client
+with them).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ class AlertmanagerError(BackendError):
 
 
 class Alertmanager:
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, auth: httpx.Auth | None = None, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url + "/api/v2", timeout=timeout)
+        self.http = httpx.Client(base_url=self.url + "/api/v2", auth=auth, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"Alertmanager(url={self.url!r})"
@@ -42,6 +44,11 @@ class Alertmanager:
             raise AlertmanagerError(
                 f"Alertmanager at {self.url} did not answer ({e}); is monitoring running? 'civic status' says."
             ) from e
+        if response.status_code == 401:
+            raise AlertmanagerError(
+                f"Alertmanager at {self.url} refused Civic's credentials; restart 'civic up' to start it "
+                "with the password in its run/monitoring/auth folder."
+            )
         if response.status_code >= 400:
             raise AlertmanagerError(f"Alertmanager refused {method} {path}: {response.text.strip()}")
         return response.json() if response.content else None

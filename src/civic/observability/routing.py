@@ -8,9 +8,14 @@ ticket to get a receiver added. Civic's own webhook receives every alert too (hi
 runbooks). Inhibition: a service that is down silences its own error and latency alerts.
 
 :func:`routes` gives the same decisions as sentences for a plan ("alerts for
-environment X will now go to #channel"). Pure: URLs come in through ``secret_file``
-(a path Alertmanager reads, for Slack) and ``secret_value`` (for plain webhooks, whose
-URL Alertmanager 0.25 only takes inline: the caller writes the file with mode 0600).
+environment X will now go to #channel"). Pure: URLs never appear in the configuration.
+A Slack URL comes in through ``secret_file`` (a 0600 file Alertmanager reads,
+``api_url_file``). A plain webhook's URL Alertmanager 0.25 takes only inline (its
+``webhook_configs`` have no ``url_file``; that came in 0.26), where ``/api/v2/status``
+would show it to anyone who asks: so Alertmanager posts a plain webhook's messages to
+Civic (``relay_url``, with the same bearer token as Civic's own receiver), and Civic
+forwards them to the team's URL (:mod:`civic.observability.relay`). ``secret_value`` only
+says whether a channel's secret has a value.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ from civic.spec import models
 from civic.spec.estate import Estate
 
 CIVIC_RECEIVER = "civic"
+
+
+def relay_path(team: str, channel: str) -> str:
+    """The path of Civic's API through which Alertmanager reaches a team's plain webhook."""
+    return f"/v1/alerts/relay/{team}/{channel}"
+
 
 # Timings Civic ships: together with a 2 s scrape and evaluation interval, a breach reaches
 # the team's channel in about 15 s (benchmarks/alert_latency.py measures it).
@@ -83,17 +94,24 @@ def alertmanager_config(
     *,
     teams: Mapping[str, models.Team],
     civic_webhook: str,
+    relay_url: Callable[[str, str], str],
     secret_file: Callable[[str, str], str],
     secret_value: Callable[[str, str], str | None],
+    token_file: str | None = None,
     link: str | None = None,
     group_wait: str = GROUP_WAIT,
     group_interval: str = GROUP_INTERVAL,
 ) -> dict[str, Any]:
     """Alertmanager's configuration. ``secret_file(team, name)`` returns the path of a file
     holding a team secret; ``secret_value(team, name)`` its value, or None if it has none
-    (that channel is then left out, and Civic's own receiver still gets its alerts)."""
+    (that channel is then left out, and Civic's own receiver still gets its alerts).
+    ``relay_url(team, channel)`` is where Civic takes a plain webhook's messages;
+    ``token_file`` holds the bearer token Alertmanager sends to Civic."""
+    to_civic: dict[str, Any] = (
+        {"http_config": {"authorization": {"credentials_file": token_file}}} if token_file else {}
+    )
     receivers: list[dict[str, Any]] = [
-        {"name": CIVIC_RECEIVER, "webhook_configs": [{"url": civic_webhook, "send_resolved": True}]}
+        {"name": CIVIC_RECEIVER, "webhook_configs": [{"url": civic_webhook, "send_resolved": True, **to_civic}]}
     ]
     child_routes: list[dict[str, Any]] = [
         {"receiver": CIVIC_RECEIVER, "matchers": ['alertname=~".+"'], "continue": True}
@@ -101,7 +119,14 @@ def alertmanager_config(
     for name in sorted(teams):
         team = teams[name]
         for route, channel in zip(team_routes(team), team.spec.channels, strict=True):
-            receiver = _receiver(route, channel, secret_file=secret_file, secret_value=secret_value, link=link)
+            receiver = _receiver(
+                route,
+                channel,
+                secret_file=secret_file,
+                secret_value=secret_value,
+                relay={"url": relay_url(route.team, channel.name), "send_resolved": True, **to_civic},
+                link=link,
+            )
             if receiver is None:
                 continue
             receivers.append(receiver)
@@ -156,6 +181,7 @@ def _receiver(
     *,
     secret_file: Callable[[str, str], str],
     secret_value: Callable[[str, str], str | None],
+    relay: dict[str, Any],
     link: str | None,
 ) -> dict[str, Any] | None:
     if channel.slack is not None:
@@ -172,10 +198,9 @@ def _receiver(
             slack["title_link"] = link
         return {"name": route.receiver, "slack_configs": [slack]}
     assert channel.webhook is not None
-    url = secret_value(route.team, channel.webhook.url_secret)
-    if url is None:
+    if secret_value(route.team, channel.webhook.url_secret) is None:
         return None
-    return {"name": route.receiver, "webhook_configs": [{"url": url, "send_resolved": True}]}
+    return {"name": route.receiver, "webhook_configs": [relay]}
 
 
 def config_text(config: dict[str, Any]) -> str:

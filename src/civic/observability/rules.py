@@ -163,11 +163,16 @@ def environment_rules(environment: models.Environment) -> list[dict[str, Any]]:
 
 
 def own_rule(rule: models.AlertRule, labels: dict[str, str]) -> dict[str, Any]:
-    """A team's own rule, with the ownership labels that route it."""
+    """A team's own rule, with the ownership labels that route it.
+
+    The ownership labels win over the rule's own: a rule may not claim another team's
+    ``team`` or ``environment``, which would route its alerts to that team's channels and
+    show them in that team's ``civic alerts``.
+    """
     out: dict[str, Any] = {
         "alert": rule.alert,
         "expr": rule.expr,
-        "labels": {**labels, **rule.labels, "severity": rule.severity},
+        "labels": {**rule.labels, **labels, "severity": rule.severity},
         "annotations": {"summary": rule.summary or rule.alert},
     }
     if rule.for_:

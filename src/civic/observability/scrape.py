@@ -4,13 +4,16 @@ Civic writes ``prometheus.yml`` once (:func:`prometheus_config`) and then only r
 target files (:func:`targets_file`) as replicas come and go: Prometheus re-reads
 ``file_sd`` files by itself within seconds, with no reload. Every target carries the
 labels ``environment``, ``service``, ``team`` and ``revision``, so every series can be
-routed to its owner. Pure: values in, YAML/JSON text out.
+routed to its owner. Alertmanager and the Pushgateway answer Civic only: Prometheus reaches
+them with ``basic_auth`` whose password it reads from a file (never inline). Pure: values
+in, YAML/JSON text out.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -42,12 +45,16 @@ def prometheus_config(
     haproxy: str | None,
     pushgateway: str | None,
     haproxy_labels: dict[str, str] | None = None,
+    basic_auth: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole prometheus.yml.
 
     ``haproxy_labels`` maps each HAProxy backend name to "environment/service/team", so
     the exporter's per-backend series carry ownership labels like every other target's.
+    ``basic_auth`` (``username``, ``password_file``) is how Prometheus authenticates to
+    Alertmanager and the Pushgateway.
     """
+    auth = {"basic_auth": dict(basic_auth)} if basic_auth else {}
     jobs: list[dict[str, Any]] = []
     if civic:
         jobs.append({"job_name": "civic", "static_configs": [{"targets": [civic]}]})
@@ -60,7 +67,9 @@ def prometheus_config(
             }
         )
     if pushgateway:
-        jobs.append({"job_name": "pushgateway", "honor_labels": True, "static_configs": [{"targets": [pushgateway]}]})
+        jobs.append(
+            {"job_name": "pushgateway", "honor_labels": True, "static_configs": [{"targets": [pushgateway]}], **auth}
+        )
     jobs.append(
         {
             "job_name": "services",
@@ -78,7 +87,7 @@ def prometheus_config(
         "scrape_configs": jobs,
     }
     if alertmanager:
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}], **auth}]}
     return config
 
 

@@ -7,7 +7,9 @@ opt in, labels of at most 57 characters, hosts under the platform's domains, not
 exposed around the router (its "LoadBalancer" rule), no privileged mode, capabilities
 from an allowlist, non-root, memory limit at most 2x the request (warn), no proxy
 configuration snippets. And: production services are ready-checked and replicated,
-limits are set, images come from allowed registries, secrets are references.
+limits are set, images come from allowed registries, secrets are references, and a
+service routes no hostname another environment owns (``hostname-owned``: the deploy
+path fills in who claimed what, from the store, as the policy's ``claims``).
 
 Each has a suite in ``civic/policy/suites/<name>.yaml``. An estate may change any of
 them with a ``PolicyOverride`` (docs/policies.md). Read by :mod:`civic.policy.files`.
@@ -20,6 +22,7 @@ from typing import Any
 
 from civic.policy import kube_library, subjects
 from civic.policy.definitions import Mode, Policy, Scope
+from civic.spec import checks
 
 ENV, TEAM, SERVICE = ("Environment",), ("Team",), ("Service",)
 PRODUCTION = "environment != null && environment.spec.production"
@@ -45,6 +48,28 @@ def unique_hostnames(
             mine = s.environment_name or s.name
             others = ", ".join(f"'{e}'" for e in sorted(by_env) if e != mine)
             yield s, f"hostname '{host}' is also claimed by {others}"
+
+
+def owned_hostnames(variables: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
+    """Every route host of a service that belongs to another environment: one under another
+    environment's zone (``<service>.<environment>.<baseDomain>``), or one that another
+    environment claimed first (``params.claims``: hostname → the environments that hold it,
+    filled in from the store at deploy time)."""
+    mine = ((variables.get("environment") or {}).get("metadata") or {}).get("name")
+    spec = (variables.get("platform") or {}).get("spec") or {}
+    domains = [spec.get("baseDomain") or "localhost", *(c.get("baseDomain") for c in spec.get("clusters") or [])]
+    claims: Mapping[str, Any] = params.get("claims") or {}
+    out = []
+    for host in sorted(set(variables.get("hosts") or [])):
+        zone = checks.zone_of(host, [d for d in domains if d])
+        holders = [zone[0]] if zone is not None else list(claims.get(host) or [])
+        if holders and mine not in holders:
+            out.append(
+                f"hostname '{host}' belongs to environment"
+                + ("s " if len(holders) > 1 else " ")
+                + ", ".join(f"'{e}'" for e in sorted(holders))
+            )
+    return out
 
 
 CIVIC: tuple[Policy, ...] = (
@@ -99,6 +124,18 @@ CIVIC: tuple[Policy, ...] = (
         check=unique_hostnames,
         scope=Scope.ESTATE,
         field="spec.hosts",
+    ),
+    Policy(
+        "hostname-owned",
+        "A service routes only hostnames its environment owns: a hostname belongs to the environment "
+        "that claimed it first (in the estate, or by a deploy), and every name under "
+        "<environment>.<baseDomain> to that environment.",
+        SERVICE,
+        "{item}; a service may route only its own environment's hostnames. Choose another "
+        "hostname, or ask that environment's team.",
+        check=owned_hostnames,
+        params={"claims": {}},
+        field="spec.routes",
     ),
     Policy(
         "hostname-label-length",

@@ -8,6 +8,12 @@ only when their configuration changed: target files are picked up by Prometheus 
 
 If the Debian packages are missing, the monitor is *off* (it says which packages to
 install) and Civic runs on without it; ``civic status`` says so.
+
+Every file that holds a secret (team webhook URLs, the bearer token Alertmanager sends to
+Civic, alertmanager.yml, the servers' password and web config) is mode 0600, in folders only
+Civic's user may enter. The servers answer Civic's credentials only (:mod:`civic.observability.stack`);
+a team's plain webhook is relayed through Civic (:meth:`Monitor.relay`), so that no URL is
+written into Alertmanager's configuration.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from typing import Any
 import psutil
 
 from civic import aiotasks
-from civic.errors import CivicError
-from civic.observability import routing, rules, scrape, stack
+from civic.errors import CivicError, NotFound, Unauthorized
+from civic.observability import relay, routing, rules, scrape, stack
 from civic.reconcile import desired
 from civic.spec import models
 from civic.store import state
@@ -96,8 +102,13 @@ class Monitor:
         if not self.on:
             log.warning("monitoring is off: %s", self.off_reason)
             return
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+        os.chmod(self.workdir, 0o700)  # only Civic's user reads what the servers read
         for folder in ("rules", "targets", "secrets", "data"):
             os.makedirs(os.path.join(self.workdir, folder), mode=0o700, exist_ok=True)
+        for folder in ("secrets", "data"):  # made by an earlier release with the umask's mode
+            os.chmod(os.path.join(self.workdir, folder), 0o700)
+        stack.ensure_credentials(self.workdir)
         self.webhook_token = self._webhook_token()
         self._stop_leftovers()
         self.sync(reload=False)
@@ -165,6 +176,7 @@ class Monitor:
                 haproxy=f"127.0.0.1:{self.stats_port}",
                 pushgateway=f"127.0.0.1:{self.stack.ports.pushgateway}",
                 haproxy_labels=haproxy_labels,
+                basic_auth=self.stack.basic_auth(),
             )
         )
         out.update(self._alertmanager(teams))
@@ -176,11 +188,7 @@ class Monitor:
 
         def value(team: str, name: str) -> str | None:
             if (team, name) not in values:
-                try:
-                    token = self.ctx.store.get_secret(state.team_scope(team), name)
-                    values[(team, name)] = self.ctx.box.decrypt(token)
-                except CivicError:
-                    values[(team, name)] = None
+                values[(team, name)] = self._team_secret(team, name)
             return values[(team, name)]
 
         def file(team: str, name: str) -> str:
@@ -188,20 +196,51 @@ class Monitor:
             secret_files[rel] = value(team, name) or ""
             return os.path.join(self.workdir, rel)
 
+        civic = f"http://127.0.0.1:{self.api_port}"
         config = routing.alertmanager_config(
             teams=teams,
-            civic_webhook=f"http://127.0.0.1:{self.api_port}/v1/alerts/webhook",
+            civic_webhook=f"{civic}/v1/alerts/webhook",
+            relay_url=lambda team, channel: civic + routing.relay_path(team, channel),
             secret_file=file,
             secret_value=value,
+            token_file=os.path.join(self.workdir, "secrets", "webhook-token"),
         )
-        config["receivers"][0]["webhook_configs"][0]["http_config"] = {
-            "authorization": {"credentials_file": os.path.join(self.workdir, "secrets", "webhook-token")}
-        }
         return {
             **secret_files,
             "secrets/webhook-token": self.webhook_token,
             "alertmanager.yml": routing.config_text(config),
         }
+
+    def _team_secret(self, team: str, name: str) -> str | None:
+        try:
+            return self.ctx.box.decrypt(self.ctx.store.get_secret(state.team_scope(team), name))
+        except CivicError:
+            return None
+
+    # --- what Alertmanager posts to Civic -----------------------------------------------------
+
+    def check_webhook_token(self, token: str | None) -> None:
+        """Unauthorized unless ``token`` (a request's bearer token) is the one only Alertmanager holds."""
+        expected = self.webhook_token
+        if not token or not expected or not secrets.compare_digest(token.encode(), expected.encode()):
+            raise Unauthorized("only Civic's Alertmanager posts here.")
+
+    def relay(self, team: str, channel: str, body: bytes) -> None:
+        """Forward a message Alertmanager posted for ``team``'s plain webhook ``channel`` to its URL."""
+        found = self.ctx.store.teams().get(team)
+        target = next(
+            (c.webhook for c in (found.spec.channels if found else []) if c.name == channel and c.webhook),
+            None,
+        )
+        if target is None:
+            raise NotFound(f"team '{team}' has no webhook channel '{channel}' in teams/{team}.yaml.")
+        url = self._team_secret(team, target.url_secret)
+        if url is None:
+            raise NotFound(
+                f"team '{team}' channel '{channel}': its secret '{target.url_secret}' has no value; set one with "
+                f"'civic secret set {team} {target.url_secret} --team'."
+            )
+        relay.forward(url, body, what=f"team {team}'s webhook '{channel}'")
 
     def _services(self) -> dict[str, dict[str, models.ServiceSpec]]:
         out: dict[str, dict[str, models.ServiceSpec]] = {}

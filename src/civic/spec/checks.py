@@ -1,5 +1,9 @@
 """Checks that need more than one file: names, owners, hostnames and references.
 
+A hostname under ``<environment>.<baseDomain>`` is that environment's (it serves its
+services there): another environment's ``spec.hosts`` may not name it (:func:`zone_of`,
+also used by the deploy-time policy ``hostname-owned``).
+
 :func:`check` is called by :func:`civic.spec.estate.parse` once every file has been
 loaded on its own. Each check returns problems placed at the field that is wrong.
 Pure. Policies (civic.policy) judge what is allowed; these checks judge what is
@@ -9,7 +13,7 @@ coherent, and an incoherent estate is never planned.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from civic.errors import Problem
@@ -22,32 +26,82 @@ MAX_LABEL = 63
 MAX_HOSTNAME = 253
 
 
+def base_domains(platform: models.PlatformSpec) -> tuple[str, ...]:
+    """The domains Civic names services under, ``<service>.<environment>.<domain>``: the
+    platform's ``baseDomain`` and each cluster's own, longest first."""
+    found = {platform.base_domain, *(c.base_domain for c in platform.clusters or () if c.base_domain)}
+    return tuple(sorted(found, key=lambda d: (-len(d), d)))
+
+
+def zone_of(host: str, domains: Iterable[str]) -> tuple[str, str] | None:
+    """(environment, zone) when ``host`` lies under an environment's zone
+    ``<environment>.<domain>`` (``web.opg-lpa-dev.localhost``, or deeper) for the longest of
+    ``domains`` that it ends with; None for a host outside them, or right under one
+    (``shop.localhost``), which belongs to whoever claims it first."""
+    for domain in sorted(domains, key=len, reverse=True):
+        if host.endswith("." + domain):
+            labels = host[: -len(domain) - 1].split(".")
+            return (labels[-1], f"{labels[-1]}.{domain}") if len(labels) >= 2 else None
+    return None
+
+
+def _apex(host: str, domains: Iterable[str], environments: Iterable[str]) -> tuple[str, str] | None:
+    """(environment, zone) when ``host`` is an environment's own name under a base domain."""
+    names = set(environments)
+    for domain in domains:
+        label = host.removesuffix("." + domain)
+        if label != host and label in names:
+            return (label, host)
+    return None
+
+
 def check(estate: Estate, *, present: frozenset[str] = frozenset()) -> list[Problem]:
     """Every cross-file problem in ``estate``. ``present`` lists the files that exist,
     so that a team whose file failed to load is not also reported as missing."""
     out: list[Problem] = []
-    out += _file_names(estate)
     out += _environments(estate, present)
     out += _hostnames(estate)
     return out
 
 
-def _file_names(estate: Estate) -> Iterator[Problem]:
-    for (kind, name), rel in estate.files.items():
-        if kind == "Team" and rel != f"teams/{name}.yaml":
-            yield estate.documents[rel].problem(
-                ("metadata", "name"),
-                (
+def path_of(kind: str, name: str) -> str:
+    """The file a Team or an Environment named ``name`` belongs in."""
+    return f"teams/{name}.yaml" if kind == "Team" else f"environments/{name}/environment.yaml"
+
+
+def file_names(loaded: Mapping[str, models.Kind], documents: Mapping[str, yamlpos.Document]) -> list[Problem]:
+    """A problem at every Team and Environment file (``loaded``: path → model) whose
+    ``metadata.name`` is not its file's or folder's name, each at its own file, saying
+    which other files hold the same name. Called by :func:`civic.spec.estate.parse`
+    before it assembles the estate, which keeps one file per name."""
+    holders: dict[tuple[str, str], list[str]] = {}
+    for rel, model in sorted(loaded.items()):
+        if isinstance(model, models.Team | models.Environment):
+            holders.setdefault((model.kind, model.metadata.name), []).append(rel)
+    out = []
+    for (kind, name), rels in holders.items():
+        for rel in rels:
+            if rel == path_of(kind, name):
+                continue
+            if kind == "Team":
+                wrong = (
                     f"the team is named '{name}' but its file is {rel}; rename the file to "
-                    f"teams/{name}.yaml or change the name."
-                ),
-            )
-        if kind == "Environment" and rel != f"environments/{name}/environment.yaml":
-            folder = rel.split("/")[1]
-            yield estate.documents[rel].problem(
-                ("metadata", "name"),
-                (f"the environment is named '{name}' but its folder is '{folder}'; the two must be the same."),
-            )
+                    f"{path_of(kind, name)} or change the name"
+                )
+            else:
+                folder = rel.split("/")[1]
+                wrong = f"the environment is named '{name}' but its folder is '{folder}'; the two must be the same"
+            out.append(documents[rel].problem(("metadata", "name"), wrong + _also(name, rel, rels) + "."))
+    return out
+
+
+def _also(name: str, rel: str, rels: list[str]) -> str:
+    """Which other files hold ``name`` (the first three: 10,000 copies are 10,000 problems)."""
+    others = len(rels) - 1
+    if not others:
+        return ""
+    shown = ", ".join([r for r in rels[:4] if r != rel][:3]) + (f" and {others - 3:,} more" if others > 3 else "")
+    return f" ({shown} {'is' if others == 1 else 'are'} '{name}' too)"
 
 
 def _suggest(name: str, known: list[str]) -> str:
@@ -122,9 +176,22 @@ def _references(doc: yamlpos.Document, spec: models.EnvironmentSpec) -> Iterator
 
 def _hostnames(estate: Estate) -> Iterator[Problem]:
     claims: dict[str, list[tuple[str, int, bool]]] = {}
+    domains = base_domains(estate.platform.spec)
     for name, env in sorted(estate.environments.items()):
         for i, host in enumerate(env.spec.hosts):
             claims.setdefault(host.name, []).append((name, i, host.shared))
+            zone = zone_of(host.name, domains) or _apex(host.name, domains, estate.environments)
+            if zone is not None and zone[0] != name:
+                yield estate.document("Environment", name).problem(
+                    ("spec", "hosts", i, "name"),
+                    (
+                        f"hostname '{host.name}' is under '{zone[1]}', where environment '{zone[0]}' "
+                        "serves its services; use a name of your own."
+                        if host.name != zone[1]
+                        else f"hostname '{host.name}' is the name of environment '{zone[0]}' under the "
+                        "base domain, and belongs to it; use a name of your own."
+                    ),
+                )
             for label in host.name.split("."):
                 if len(label) > MAX_LABEL:
                     yield estate.document("Environment", name).problem(

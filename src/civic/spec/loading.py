@@ -16,7 +16,7 @@ import pydantic
 import pydantic_core
 
 from civic.errors import Problem
-from civic.spec import models
+from civic.spec import models, yamlpos
 from civic.spec.yamlpos import Document, Path
 
 
@@ -65,7 +65,7 @@ def _problem(doc: Document, cls: type[pydantic.BaseModel], error: pydantic_core.
     kind = error["type"]
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
-        return doc.problem(loc, f"the name '{loc[-1]}' is not valid: {_value_error(error['msg'])}.")
+        return doc.problem(loc, f"the name {yamlpos.quoted(str(loc[-1]))} is not valid: {_value_error(error['msg'])}.")
     if kind == "missing":
         return doc.problem(loc, f"required field '{loc[-1]}' is missing.")
     if kind == "extra_forbidden":
@@ -114,7 +114,7 @@ def _value_error(msg: str) -> str:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        return f"'{value}'"
+        return yamlpos.quoted(value)
     if isinstance(value, dict | list):
         return _describe(value)
     return repr(value) if value is not None else "nothing (null)"
@@ -131,7 +131,7 @@ def _describe(value: Any) -> str:
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
         return f"the number {value}"
-    return f"the string '{value}'"
+    return f"the string {yamlpos.quoted(str(value))}"
 
 
 def _unknown_field(cls: type[pydantic.BaseModel], loc: Path) -> str:

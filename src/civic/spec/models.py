@@ -22,7 +22,7 @@ import pydantic
 from pydantic import Field
 from pydantic.alias_generators import to_camel
 
-from civic.spec import quantities
+from civic.spec import quantities, yamlpos
 
 API_VERSION = "civic/v1"
 
@@ -120,6 +120,29 @@ def _secret_name(value: str) -> str:
 
 
 SecretName = Annotated[str, pydantic.AfterValidator(_secret_name)]
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""An environment variable's name as POSIX shells and Kubernetes' C_IDENTIFIER have it."""
+
+
+def _env_name(value: str) -> str:
+    """A name execve() and a shell take: no NUL byte (it crash-looped the supervisor), no '='."""
+    if not ENV_NAME.fullmatch(value):
+        raise ValueError(
+            f"{yamlpos.quoted(value)} is not an environment variable name; use letters, digits and '_', "
+            "and do not start with a digit"
+        )
+    return value
+
+
+def _env_value(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("a value cannot hold a NUL character (\\0): no process can be given it")
+    return value
+
+
+EnvName = Annotated[str, pydantic.AfterValidator(_env_name)]
+EnvValue = Annotated[str, pydantic.AfterValidator(_env_value)]
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
@@ -383,7 +406,7 @@ class EnvironmentSpec(Model):
     hosts: list[Host] = Field(default_factory=list, description="Hostnames beyond the generated ones.")
     backing_services: dict[Name, BackingService] = Field(default_factory=dict)
     secrets: list[SecretName] = Field(default_factory=list, description="Names only; values never in git.")
-    variables: dict[str, str] = Field(
+    variables: dict[EnvName, EnvValue] = Field(
         default_factory=dict, description="Variables for every service; may use ${...} references."
     )
     alert_rules: list[AlertRule] = Field(default_factory=list)
@@ -430,9 +453,37 @@ class Check(Model):
     failure_threshold: int = Field(3, ge=1)
 
 
+_URL_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
+"""What a route's pathPrefix may hold: the characters of a URL path (RFC 3986)."""
+
+
 class Route(Model):
-    host: str | None = None
-    path_prefix: str = "/"
+    host: str | None = Field(
+        None, description="A hostname to serve this service at [default: <service>.<environment>.<baseDomain>]."
+    )
+    path_prefix: str = Field("/", description="Serve only paths that start with this, e.g. '/api/'.")
+
+    @pydantic.field_validator("host")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        """Only a hostname: anything else (a newline, a space) would be written into the router's map."""
+        if value is not None and (not HOSTNAME.fullmatch(value) or len(value) > 253):
+            raise ValueError(
+                f"{value!r} is not a hostname; use lower-case letters, digits, '-' and '.', "
+                "such as 'apply.service.justice.gov.uk'"
+            )
+        return value
+
+    @pydantic.field_validator("path_prefix")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        """A URL path: it is written into the router's map beside the host, so no space or newline."""
+        if not _URL_PATH.fullmatch(value) or len(value) > 1024:
+            raise ValueError(
+                f"{value!r} is not a URL path; start it with '/' and use only the characters of a URL "
+                "path (no spaces or control characters), such as '/api/'"
+            )
+        return value
 
 
 class Autoscaling(Model):
@@ -484,7 +535,7 @@ class ServiceSpec(Model):
     run: Run | None = None
     port: int = Field(8000, ge=1, le=65535)
     replicas: int = Field(1, ge=0)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     readiness: Check | None = None
     liveness: Check | None = None
     routes: list[Route] = Field(default_factory=list)

@@ -41,7 +41,7 @@ class SecretBox:
         if env:
             return cls(env.strip().encode())
         if not os.path.exists(key_file):
-            os.makedirs(os.path.dirname(os.path.abspath(key_file)), exist_ok=True)
+            os.makedirs(os.path.dirname(os.path.abspath(key_file)), mode=0o700, exist_ok=True)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(Fernet.generate_key())

@@ -87,13 +87,33 @@ def open_engine(state: str) -> sa.Engine:
     """An engine for ``state``, the schema left as it is (:func:`connect` migrates it)."""
     url = url_for(state)
     if url.startswith("sqlite:///"):
-        folder = os.path.dirname(url.removeprefix("sqlite:///"))
+        path = url.removeprefix("sqlite:///")
+        folder = os.path.dirname(path)
         if folder:
-            os.makedirs(folder, exist_ok=True)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        _private(path)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _private(path: str) -> None:
+    """The database file (and its WAL and shared-memory files) readable by its owner only.
+
+    SQLite makes ``-wal`` and ``-shm`` with the mode of the database file, so a file made
+    0600 before SQLite first opens it keeps all three private; files an earlier release
+    made 0644 are narrowed here.
+    """
+    if path in ("", ":memory:"):
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for end in ("", "-wal", "-shm"):
+            if os.path.exists(path + end) and os.stat(path + end).st_mode & 0o077:
+                os.chmod(path + end, 0o600)
+    except OSError:
+        pass  # a path SQLite cannot open either: it says so, with the path, when it connects
 
 
 def connect(state: str) -> sa.Engine:

@@ -2,8 +2,19 @@
 
 Desired state (the specs applied from git, with the revision they came from) is what
 the reconcilers read. Every method is one short transaction; :meth:`StateStore.lock`
-serialises writers across processes and machines (a row in ``civic_locks``, so it
-works the same on SQLite and PostgreSQL).
+serialises writers across processes and machines: a row in ``civic_locks`` names the
+holder (:class:`Holder`: user, host, pid and the process's start time). A lock must not
+outlive its holder, so a SIGKILLed ``civic apply`` cannot make the next one wait:
+
+- on this host, a lock whose holder process is gone (its pid is dead, or is now another
+  process's, with another start time) is taken over, and the taker logs a warning that
+  says so;
+- on PostgreSQL the lock is also a session advisory lock (``pg_try_advisory_lock``),
+  held on a connection of its own for as long as the lock is held: the server lets it
+  go when the holder's session ends, however the process ended, so a row left by a
+  holder of this release, on any host, is taken over once its advisory lock is free;
+- a holder on another host, on SQLite, or one recorded by a release before start times
+  whose pid still runs, keeps its lock until its lease runs out.
 
 Opening a store migrates its schema to the newest revision (:mod:`civic.store.migrations`):
 a store made by an earlier release, even one from before migrations, is upgraded in
@@ -20,14 +31,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
+import logging
 import os
 import pwd
+import re
 import socket
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
+import psutil
 import sqlalchemy as sa
 
 from civic import deadlines
@@ -37,6 +52,8 @@ from civic.spec import models
 from civic.store import database as db
 
 APPLY_LOCK = "apply"
+
+log = logging.getLogger("civic.store")
 
 
 def team_scope(name: str) -> str:
@@ -71,6 +88,71 @@ def actor() -> str:
     except KeyError:
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """The process that holds a lock, as the ``holder`` column records it:
+    ``user@host pid N started T``, T the process's start time (seconds since the epoch,
+    as psutil gives it), so that a recycled pid is never taken for the holder."""
+
+    user: str
+    host: str
+    pid: int
+    started: float | None  # None: recorded by a release before start times ("user@host pid N")
+
+    _TEXT = re.compile(r"^(?P<user>.*)@(?P<host>\S+) pid (?P<pid>\d+)(?: started (?P<started>\d+(?:\.\d+)?))?$")
+
+    @classmethod
+    def current(cls) -> Holder:
+        try:
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            user = str(os.getuid())
+        return cls(user[:32], socket.gethostname()[:120], os.getpid(), psutil.Process().create_time())
+
+    @classmethod
+    def parse(cls, text: str) -> Holder | None:
+        """The holder ``text`` names; None when it is not one Civic wrote."""
+        match = cls._TEXT.match(text)
+        if match is None:
+            return None
+        started = match["started"]
+        return cls(match["user"], match["host"], int(match["pid"]), float(started) if started else None)
+
+    def __str__(self) -> str:
+        started = f" started {self.started:.2f}" if self.started is not None else ""
+        return f"{self.user}@{self.host} pid {self.pid}{started}"
+
+    def describe(self) -> str:
+        """For a person: who, where, which process."""
+        return f"{self.user}@{self.host} pid {self.pid}"
+
+    def here(self) -> bool:
+        return self.host == socket.gethostname()[:120]
+
+    def running(self) -> bool | None:
+        """On this host: whether the very process still runs. None on another host, or
+        when it cannot be told (a pid that runs, recorded without its start time)."""
+        if not self.here():
+            return None
+        try:
+            process = psutil.Process(self.pid)
+            if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                return False  # it has exited; only its parent has yet to reap it
+            if self.started is None:
+                return None
+            return f"{process.create_time():.2f}" == f"{self.started:.2f}"
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.Error:
+            return None
+
+
+def _advisory_key(name: str) -> int:
+    """The PostgreSQL advisory lock key (a signed 64-bit integer) of lock ``name``."""
+    digest = hashlib.blake2b(f"civic lock {name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class StateStore:
@@ -267,45 +349,118 @@ class StateStore:
 
     @contextlib.contextmanager
     def lock(self, name: str = APPLY_LOCK, *, timeout: float = 30.0, lease: float = 600.0) -> Iterator[None]:
-        """Hold the named lock; wait up to ``timeout`` seconds, then raise LockTimeout."""
-        holder = actor()
-        try:
-            deadlines.poll(
-                lambda: self._try_lock(name, holder, lease), timeout=timeout, interval=0.05, what=f"the lock {name!r}"
-            )
-        except deadlines.Timeout as e:
-            raise LockTimeout(self._lock_message(name, timeout)) from e
-        try:
-            yield
-        finally:
-            with self._tx() as conn:
-                conn.execute(db.locks.delete().where((db.locks.c.name == name) & (db.locks.c.holder == holder)))
+        """Hold the named lock; wait up to ``timeout`` seconds, then raise LockTimeout.
 
-    def _try_lock(self, name: str, holder: str, lease: float) -> bool:
+        A lock whose holder is gone is taken over (see the module's docstring); ``lease``
+        bounds how long the lock of a holder that cannot be seen from here is kept.
+        """
+        holder = Holder.current()
+        with self._advisory(name) as advisory:
+            try:
+                deadlines.poll(
+                    lambda: self._try_lock(name, holder, lease, advisory),
+                    timeout=timeout,
+                    interval=0.05,
+                    what=f"the lock {name!r}",
+                )
+            except deadlines.Timeout as e:
+                raise LockTimeout(self._lock_message(name, timeout)) from e
+            try:
+                yield
+            finally:
+                with self._tx() as conn:
+                    conn.execute(
+                        db.locks.delete().where((db.locks.c.name == name) & (db.locks.c.holder == str(holder)))
+                    )
+
+    @contextlib.contextmanager
+    def _advisory(self, name: str) -> Iterator[Callable[[], bool] | None]:
+        """On PostgreSQL, a function that tries to take the session advisory lock of
+        ``name`` on a connection of its own (kept until the block ends); None elsewhere."""
+        if self.engine.dialect.name != "postgresql":
+            yield None
+            return
+        key = _advisory_key(name)
+        try:
+            conn = self.engine.connect()
+            conn.execution_options(isolation_level="AUTOCOMMIT")  # no transaction left open while held
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"the state store at {db.redact(self.state)} failed: {db._reason(e)}.") from e
+        held = False
+
+        def acquire() -> bool:
+            nonlocal held
+            if not held:
+                try:
+                    held = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+                except sa.exc.SQLAlchemyError as e:
+                    raise StoreError(f"the state store at {db.redact(self.state)} failed: {db._reason(e)}.") from e
+            return held
+
+        try:
+            yield acquire
+        finally:
+            try:
+                if held:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.close()
+            except sa.exc.SQLAlchemyError:
+                conn.invalidate()  # its session ends, and the lock with it
+
+    def _try_lock(self, name: str, holder: Holder, lease: float, advisory: Callable[[], bool] | None) -> bool:
+        if advisory is not None and not advisory():
+            return False
         now = time.time()
+        left: Holder | None = None
         try:
             with self.engine.begin() as conn:
                 conn.execute(db.locks.delete().where((db.locks.c.name == name) & (db.locks.c.expires_at < now)))
+                row = conn.execute(sa.select(db.locks.c.holder).where(db.locks.c.name == name)).first()
+                if row is not None:
+                    left = Holder.parse(row.holder)
+                    if left is None or not _abandoned(left, advisory_held=advisory is not None):
+                        return False
+                    conn.execute(db.locks.delete().where((db.locks.c.name == name) & (db.locks.c.holder == row.holder)))
                 conn.execute(
-                    db.locks.insert().values(name=name, holder=holder, acquired_at=now, expires_at=now + lease)
+                    db.locks.insert().values(name=name, holder=str(holder), acquired_at=now, expires_at=now + lease)
                 )
-            return True
         except sa.exc.IntegrityError:
             return False
         except sa.exc.OperationalError as e:  # SQLite: database is locked past busy_timeout
             if "locked" in str(e):
                 return False
             raise StoreError(f"the state store at {db.redact(self.state)} failed: {db._reason(e)}.") from e
+        if left is not None:
+            log.warning(
+                "took over the %s lock left by pid %d on %s, which is no longer running", name, left.pid, left.host
+            )
+        return True
 
     def _lock_message(self, name: str, timeout: float) -> str:
         with self._tx() as conn:
             row = conn.execute(sa.select(db.locks).where(db.locks.c.name == name)).first()
-        who = (
-            f"{row.holder}, since {time.strftime('%H:%M:%S', time.localtime(row.acquired_at))}"
-            if row
-            else "another process"
-        )
+        if row is None:
+            who = "another process"
+        else:
+            named = Holder.parse(row.holder)
+            who = (
+                f"{named.describe() if named is not None else row.holder}, "
+                f"since {time.strftime('%H:%M:%S', time.localtime(row.acquired_at))}"
+            )
         return (
             f"another {name} is running ({who}); waited {timeout:g} s. Try again when it "
             "has finished, or raise --lock-timeout."
         )
+
+
+def _abandoned(left: Holder, *, advisory_held: bool) -> bool:
+    """Whether the lock ``left`` recorded has lost its holder, so it may be taken over.
+
+    With the PostgreSQL advisory lock now ours, a holder of this release (one with a start
+    time; it took the advisory lock too) has ended its session, unless it still runs here.
+    Otherwise only a holder on this host can be seen to be gone.
+    """
+    running = left.running()
+    if advisory_held and left.started is not None:
+        return running is not True
+    return running is False

@@ -19,7 +19,7 @@ import pytest
 from civic import deadlines
 from civic.backends import base
 from civic.backends.local import backend as local
-from civic.backends.local import replicas
+from civic.backends.local import replicas, tenancy
 from civic.spec import models
 from civic.store import deployments
 from civic.store.state import StateStore
@@ -59,7 +59,8 @@ def service_spec(**overrides) -> models.ServiceSpec:
 
 
 class Harness:
-    def __init__(self, tmp: str) -> None:
+    def __init__(self, tmp: str, *, isolated: bool | None = None) -> None:
+        self.isolated = isolated  # None: as this machine allows (root: each service its own user)
         self.store = StateStore(os.path.join(tmp, "state.db"))
         self.records = deployments.Deployments(self.store)
         self.run_dir = os.path.join(tmp, "run")
@@ -72,7 +73,10 @@ class Harness:
         self.services: dict[str, base.ServiceRevision] = {}
 
     def _new_backend(self) -> local.LocalBackend:
-        return local.create(run_dir=self.run_dir, records=self.records, port=self.port, stats_port=self.stats_port)
+        instance = None if self.isolated is None else tenancy.Instance(self.run_dir, isolated=self.isolated)
+        return local.create(
+            run_dir=self.run_dir, records=self.records, port=self.port, stats_port=self.stats_port, instance=instance
+        )
 
     def call(self, coro, timeout: float = 30.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -130,6 +134,7 @@ class Harness:
     def close(self) -> None:
         try:
             self.call(self.backend.stop_all(), timeout=60)
+            self.backend.instance.remove()  # the services' users and folders, which civic down keeps
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
@@ -144,3 +149,20 @@ def harness(tmp_path) -> Iterator[Harness]:
         yield h
     finally:
         h.close()
+
+
+@pytest.fixture
+def harness_at() -> Iterator[Callable[..., Harness]]:
+    """A harness whose store and run dir lie in a folder the test chooses (``<folder>/state.db``,
+    ``<folder>/run``); each one made is closed at the end."""
+    made: list[Harness] = []
+
+    def make(folder: str, *, isolated: bool | None = None) -> Harness:
+        made.append(Harness(folder, isolated=isolated))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for h in made:
+            h.close()

@@ -2,7 +2,12 @@
 
 The supervisor calls :func:`spawn` for each replica (and the data plane for HAProxy).
 Every process runs in a new session, so Ctrl-C on ``civic up`` does not reach it and a
-control plane that dies leaves it serving. A process is identified by its pid *and*
+control plane that dies leaves it serving. A replica given a :class:`User` is started by
+:mod:`civic.backends.local.launcher`, which drops to that user (no supplementary groups,
+``no_new_privs``) and, where :func:`can_hide_processes`, gives it a private ``/proc``.
+:func:`marked` finds every process whose environment carries a Civic's identity, which
+each replica inherits (``CIVIC_INSTANCE``, ``CIVIC_REPLICA_ID``): adoption finds the ones
+no record names. A process is identified by its pid *and*
 its start time, so a recycled pid is never mistaken for ours when a restarted control
 plane adopts what it finds. psutil reads the processes; the start time is kept in the
 unit the store has always held (clock ticks since boot, ``/proc/<pid>/stat`` field 22),
@@ -12,14 +17,23 @@ so replicas recorded by an earlier release are still recognised and adopted.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
+import json
 import os
+import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 
 import psutil
 
+from civic.backends.local import identities, launcher
 from civic.errors import BackendError
+
+INSTANCE_VAR = "CIVIC_INSTANCE"
+REPLICA_VAR = "CIVIC_REPLICA_ID"
 
 
 class RuntimeFailure(BackendError):
@@ -30,6 +44,15 @@ class RuntimeFailure(BackendError):
 class Handle:
     pid: int
     start_time: int
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """Who a replica runs as: a uid and gid of its own, with no supplementary groups."""
+
+    uid: int
+    gid: int
+    hide_processes: bool = False
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -95,26 +118,135 @@ def alive(handle: Handle) -> bool:
     return poll(handle)[0]
 
 
-def spawn(command: Sequence[str], *, environ: Mapping[str, str], cwd: str | None, stdout: str, stderr: str) -> Handle:
-    """Start ``command`` in a new session with output appended to two files."""
-    os.makedirs(os.path.dirname(stdout), exist_ok=True)
+def spawn(
+    command: Sequence[str],
+    *,
+    environ: Mapping[str, str],
+    cwd: str | None,
+    stdout: str,
+    stderr: str,
+    user: User | None = None,
+) -> Handle:
+    """Start ``command`` in a new session with output appended to two files (created 0600),
+    as ``user`` when given (only root can)."""
+    os.makedirs(os.path.dirname(stdout), mode=0o700, exist_ok=True)
+    _check(command, environ)
     try:
-        with open(stdout, "ab") as out, open(stderr, "ab") as err:
-            proc = subprocess.Popen(
-                list(command),
-                env=dict(environ),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+        out = os.open(stdout, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            err = os.open(stderr, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                if user is None:
+                    proc = _popen(list(command), env=dict(environ), cwd=cwd, stdout=out, stderr=err)
+                else:
+                    proc = _launch(list(command), environ=environ, cwd=cwd, stdout=out, stderr=err, user=user)
+            finally:
+                os.close(err)
+        finally:
+            os.close(out)
     except OSError as e:
         raise RuntimeFailure(f"cannot start {command[0]!r}: {e.strerror or e}") from e
     # Popen keeps no reference we need: the supervisor reaps by pid.
     proc.returncode = 0  # stop Popen.__del__ from warning about a process still running
     started = start_time(proc.pid)
     return Handle(proc.pid, started if started is not None else -1)
+
+
+def _popen(command: list[str], **options) -> subprocess.Popen:  # noqa: ANN003 - Popen's own options
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, **options)
+
+
+def _check(command: Sequence[str], environ: Mapping[str, str]) -> None:
+    """What Popen refuses, refused before a launcher runs (the same ValueError it raises)."""
+    for key, value in environ.items():
+        if "\0" in key or "\0" in value:
+            raise ValueError("embedded null byte")
+        if not key or "=" in key:
+            raise ValueError("illegal environment variable name")
+    if any("\0" in arg for arg in command):
+        raise ValueError("embedded null byte")
+
+
+def _launch(
+    command: list[str], *, environ: Mapping[str, str], cwd: str | None, stdout: int, stderr: int, user: User
+) -> subprocess.Popen:
+    """Start :mod:`~civic.backends.local.launcher` as root with nothing of the service's in its
+    environment, and hand it the service's user, command and environment through a pipe."""
+    name = command[0]
+    if os.sep in name:
+        found = os.path.exists(os.path.join(cwd or os.getcwd(), name))
+    else:
+        found = shutil.which(name, path=environ.get("PATH", os.defpath)) is not None
+    if not found:  # said here, as Popen would, rather than by the launcher in the replica's log
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    order = {
+        "uid": user.uid,
+        "gid": user.gid,
+        "hide_processes": user.hide_processes,
+        "command": command,
+        "environ": dict(environ),
+    }
+    return _run_launcher(order, cwd=cwd, stdout=stdout, stderr=stderr)
+
+
+def _run_launcher(order: dict, *, cwd: str | None, stdout: int, stderr: int) -> subprocess.Popen:
+    read, write = os.pipe()
+    try:
+        proc = _popen(
+            [sys.executable, "-I", "-S", launcher.__file__, str(read)],
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+            cwd=cwd,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=(read,),
+            umask=0o077,
+        )
+    except BaseException:
+        os.close(write)
+        raise
+    finally:
+        os.close(read)
+    try:
+        with os.fdopen(write, "wb") as pipe:
+            pipe.write(json.dumps(order).encode())
+    except BrokenPipeError:
+        pass  # the launcher died first: it said why in the replica's log, and the supervisor sees it exit
+    return proc
+
+
+@functools.cache
+def can_hide_processes() -> bool:
+    """True if a replica can get a private /proc with hidepid=invisible here (asked once)."""
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return False
+    try:
+        proc = _run_launcher({"probe": True}, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return proc.wait(30) == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def marked(instance: str) -> Iterator[tuple[psutil.Process, str]]:
+    """Every process whose environment says a replica of ``instance`` started it, with the
+    replica's id: Civic's own processes and those of the users it runs replicas as."""
+    own = os.geteuid()
+    for process in psutil.process_iter(["uids"]):
+        uids = process.info["uids"]
+        if uids is None or not (uids.real == own or identities.FIRST <= uids.real <= identities.LAST):
+            continue
+        try:
+            environ = process.environ()
+        except psutil.Error:
+            continue
+        if environ.get(INSTANCE_VAR) == instance and environ.get(REPLICA_VAR):
+            yield process, environ[REPLICA_VAR]
+
+
+def uid_of(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).uids().real
+    except psutil.Error:
+        return None
 
 
 def signal_group(handle: Handle, sig: signal.Signals) -> None:

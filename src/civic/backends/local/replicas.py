@@ -1,10 +1,15 @@
 """One replica: a supervised OS process on its own port, and how it is started.
 
 The supervisor (:mod:`civic.backends.local.supervision`) holds :class:`Replica` values and
-calls :func:`start` to make one. A replica's environment is small and explicit: PATH
-(with the directory of the Python that runs Civic first, so ``python`` in a
-``run.command`` is that Python), HOME, LANG, the service's resolved variables and
-``PORT``. ``$PORT`` in the command's arguments is replaced too.
+calls :func:`start` to make one. Where Civic runs as root, a replica runs as its
+service's own user (:mod:`civic.backends.local.tenancy`), from its revision's release
+(:mod:`civic.backends.local.releases`): a read-only copy of the working folder, and a
+virtualenv. Its environment is small and explicit: PATH (the runtime's ``bin`` first, so
+``python`` in a ``run.command`` is the runtime's; a command that names the Python that
+runs Civic gets the runtime's too, which its user can execute), HOME and TMPDIR (its
+private folders), LANG, the service's resolved variables, ``PORT``, and the marks by
+which adoption knows it again: ``CIVIC_INSTANCE`` (its Civic) and ``CIVIC_REPLICA_ID``.
+``$PORT`` in the command's arguments is replaced too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import time
 
 from civic.backends import base
 from civic.backends.local import limits as limits_mod
-from civic.backends.local import processes
+from civic.backends.local import processes, releases, tenancy
+from civic.errors import BackendError
 
 _PORT_VAR = re.compile(r"\$\{PORT\}|\$PORT\b")
 
@@ -48,6 +54,7 @@ class Replica:
     adopted: bool = False
     cpu: tuple[float, float] = (0.0, 0.0)  # (monotonic, CPU seconds used) at the last sample
     limited: bool = False  # in a control group with the spec's cpu and memory limits
+    isolated: bool = False  # runs as its service's own user
 
     @property
     def live(self) -> bool:
@@ -74,10 +81,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def environ_for(revision: base.ServiceRevision, port: int) -> dict[str, str]:
-    python_dir = os.path.dirname(sys.executable)
-    path = os.pathsep.join([python_dir, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
-    env = {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+def environ_for(
+    revision: base.ServiceRevision,
+    port: int,
+    *,
+    replica_id: str,
+    instance: tenancy.Instance,
+    tenant: tenancy.Tenant,
+    release: releases.Release,
+) -> dict[str, str]:
+    path = os.pathsep.join([release.bin, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
+    env = {
+        "PATH": path,
+        "HOME": tenant.home,
+        "TMPDIR": tenant.tmp,
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "VIRTUAL_ENV": release.runtime,
+    }
+    if tenant.uid is not None:
+        env["USER"] = env["LOGNAME"] = f"civic-{tenant.uid}"  # no passwd entry: getpass still answers
     env.update(revision.environ)
     env.update(
         {
@@ -85,32 +108,58 @@ def environ_for(revision: base.ServiceRevision, port: int) -> dict[str, str]:
             "CIVIC_SERVICE": revision.name,
             "CIVIC_ENVIRONMENT": revision.environment,
             "CIVIC_REVISION": str(revision.revision),
+            processes.INSTANCE_VAR: instance.id,
+            processes.REPLICA_VAR: replica_id,
         }
     )
     return env
 
 
+def command_for(revision: base.ServiceRevision, port: int, release: releases.Release) -> list[str]:
+    """The run command, ``$PORT`` replaced, and Civic's own Python named as the runtime's."""
+    assert revision.spec.run is not None  # start refuses a spec without one
+    command = [_PORT_VAR.sub(str(port), arg) for arg in revision.spec.run.command]
+    if command[0] in {sys.executable, os.path.realpath(sys.executable)}:
+        command[0] = release.python
+    return command
+
+
 def start(
-    revision: base.ServiceRevision, *, generation: int, run_dir: str, limiter: limits_mod.Limiter | None = None
+    revision: base.ServiceRevision,
+    *,
+    generation: int,
+    run_dir: str,
+    limiter: limits_mod.Limiter | None = None,
+    instance: tenancy.Instance | None = None,
 ) -> Replica:
-    """Start one replica of ``revision`` on a free port, inside its cpu and memory limits
-    when ``limiter`` can enforce them; raises RuntimeFailure."""
+    """Start one replica of ``revision`` on a free port, as its service's user where this
+    machine allows, inside its cpu and memory limits when ``limiter`` can enforce them;
+    raises RuntimeFailure."""
     spec = revision.spec
     if spec.run is None:
         raise processes.RuntimeFailure(
             f"service '{revision.name}' has no run.command, and this runtime runs processes; "
             "add spec.run.command to civic.service.yaml."
         )
+    instance = instance or tenancy.of(run_dir)
+    try:
+        release = releases.prepare(instance, revision)
+        tenant = instance.tenant(revision.environment, revision.name)
+    except BackendError as e:
+        raise processes.RuntimeFailure(e.message) from e
     port = free_port()
     replica_id = f"{revision.name}-{revision.revision}-{secrets.token_hex(3)}"
     log_dir = os.path.join(run_dir, "logs", revision.environment, revision.name)
-    command = [_PORT_VAR.sub(str(port), arg) for arg in spec.run.command]
+    user = None
+    if tenant.uid is not None and tenant.gid is not None:
+        user = processes.User(tenant.uid, tenant.gid, hide_processes=processes.can_hide_processes())
     handle = processes.spawn(
-        command,
-        environ=environ_for(revision, port),
-        cwd=spec.run.working_dir,
+        command_for(revision, port, release),
+        environ=environ_for(revision, port, replica_id=replica_id, instance=instance, tenant=tenant, release=release),
+        cwd=release.cwd,
         stdout=os.path.join(log_dir, f"{replica_id}.out"),
         stderr=os.path.join(log_dir, f"{replica_id}.err"),
+        user=user,
     )
     wanted = limits_mod.Limits.of(spec.resources.cpu, spec.resources.memory)
     limited = False
@@ -134,4 +183,5 @@ def start(
         started_at=time.time(),
         log_dir=log_dir,
         limited=limited,
+        isolated=user is not None,
     )

@@ -14,8 +14,16 @@ second) converges, level-based, on what it is given:
   is drained (no new requests; the in-flight ones finish), then stopped (SIGTERM,
   SIGKILL after the grace period). A revision that is not ready within its progress
   deadline is marked failed with the reason, and its replicas are stopped; the old
-  ones never left;
-- autoscaled services get their count from :mod:`civic.backends.local.autoscaling`.
+  ones never left. One whose replicas exit before any of them is ready is failed
+  sooner, after :data:`START_FAILURES` such starts in a row, with the exit code and the
+  last lines of the output: waiting out the deadline would not help;
+- autoscaled services get their count from :mod:`civic.backends.local.autoscaling`;
+- one service's failure is its own: each service's step of a tick (reap, probe, scale,
+  roll, check progress) runs on its own, so an exception in one (an environment the
+  operating system refuses, a bug) is logged with the service named and shown in its
+  status, and every other service's step still runs in the same tick. The failing
+  step is tried again with back-off; after :data:`STEP_FAILURES` in a row the revision
+  is failed, so the reconciler rolls it back.
 
 Which replica sits in which HAProxy server slot is kept by a
 :class:`~civic.backends.local.slots.Router`; the supervisor tells it when a replica
@@ -30,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import time
 
@@ -47,6 +56,15 @@ TICK = 0.1
 CRASH_WINDOW = 60.0
 MAX_BACKOFF = 30.0
 STABLE = 10.0  # a replica that was ready this long before it died was not crash-looping
+START_FAILURES = 3
+"""Starts of a new revision that failed in a row (its replica exited, or could not be
+spawned), none of its replicas ever ready, after which the revision is failed at once
+rather than at its progress deadline. Only while an older revision still serves: with
+nothing to fall back to, the service keeps trying with back-off (crash-looping)."""
+STEP_FAILURES = 3
+"""Ticks in a row in which supervising one service raised, after which its revision is failed."""
+OUTPUT_LINES = 5
+"""How many of a failed replica's last lines of output its revision's failure quotes."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -69,6 +87,11 @@ class Unit:
     stabiliser: autoscaling.Stabiliser | None = None
     requests: tuple[float, int] | None = None  # (monotonic, req_tot) at the last sample
     removing: bool = False
+    start_failures: int = 0  # failed starts of the target in a row (reset when it changes)
+    start_failure: str = ""  # how the last one failed: exit code and last lines of output
+    started_ok: bool = False  # a replica of the target has been ready
+    faults: int = 0  # ticks in a row in which supervising this service raised
+    retry_at: float = 0.0  # monotonic: after a fault, its step waits until then
 
     @property
     def backend(self) -> str:
@@ -143,6 +166,8 @@ class Supervisor:
         changed = unit.desired is None or unit.desired.revision != revision.revision or unit.generation != generation
         if changed:
             unit.target_since = time.monotonic()
+            unit.start_failures, unit.start_failure, unit.started_ok = 0, "", False
+            unit.retry_at = 0.0
             if unit.desired is not None and unit.desired.revision != revision.revision:
                 unit.crashes.clear()
                 unit.restart_after = 0.0
@@ -194,18 +219,55 @@ class Supervisor:
         now = time.monotonic()
         await self._sample_stats(now)
         if self.limiter is not None and self.limiter.leftover:
-            self.limiter.retry()
+            try:
+                self.limiter.retry()
+            except Exception:
+                log.exception("retrying the cpu and memory limits has failed; will try again next tick")
         for unit in list(self.units.values()):
-            self._reap(unit, now)
-            self._probe(unit, now)
-            if unit.desired is not None or unit.removing:
-                self._autoscale(unit, now)
-                self._converge(unit, now)
-                self._check_progress(unit, now)
-            if unit.removing and not unit.replicas:
-                del self.units[(unit.environment, unit.service)]
-                self.router.forget(unit.pool)
+            if now < unit.retry_at:
+                continue
+            try:
+                self._step(unit, now)
+            except Exception as e:  # noqa: BLE001 - one service's failure must not stop the others; logged there
+                self._step_failed(unit, e, now)
+            else:
+                unit.faults = 0
         await self.router.route()
+
+    def _step(self, unit: Unit, now: float) -> None:
+        """One service's share of a tick; what it raises stays its own (:meth:`_step_failed`)."""
+        self._reap(unit, now)
+        self._probe(unit, now)
+        if unit.desired is not None or unit.removing:
+            self._autoscale(unit, now)
+            self._converge(unit, now)
+            self._check_progress(unit, now)
+        if unit.removing and not unit.replicas:
+            del self.units[(unit.environment, unit.service)]
+            self.router.forget(unit.pool)
+
+    def _step_failed(self, unit: Unit, e: Exception, now: float) -> None:
+        """Supervising ``unit`` raised: say so, back off, and fail its revision if it keeps on."""
+        unit.faults += 1
+        what = f"{type(e).__name__}: {e}"
+        unit.last_problem = f"supervising service '{unit.service}' failed: {what}"
+        delay = min(TICK * 2 ** (unit.faults - 1), MAX_BACKOFF)
+        unit.retry_at = now + delay
+        message = "%s/%s: %s; the other services are not affected; will try again in %g s"
+        if unit.faults == 1:
+            log.exception(message, unit.environment, unit.service, unit.last_problem, delay)
+        else:
+            log.warning(message, unit.environment, unit.service, unit.last_problem, delay)
+        desired = unit.desired
+        if desired is None or unit.removing or unit.faults < STEP_FAILURES or unit.failed_revision == desired.revision:
+            return
+        try:
+            self._fail(
+                unit,
+                f"revision {desired.revision} could not be supervised ({unit.faults} times in a row): {what}",
+            )
+        except Exception:
+            log.exception("%s/%s: failing revision %d has failed", unit.environment, unit.service, desired.revision)
 
     def _reap(self, unit: Unit, now: float) -> None:
         for replica in list(unit.replicas):
@@ -233,6 +295,11 @@ class Supervisor:
                 log.warning("%s/%s: %s", unit.environment, unit.service, unit.last_problem)
                 if replica.ready_at and now - replica.ready_at >= STABLE:
                     unit.crashes.clear()
+                if not replica.ready_at and unit.is_current(replica):
+                    lines = last_lines(replica, OUTPUT_LINES)
+                    self._start_failed(
+                        unit, f"replica {replica.id} {how}" + (f"; its last output: {lines}" if lines else "")
+                    )
                 self._crashed(unit, now)
             replaced = replica.live and unit.restart_after <= now and not unit.removing
             self.router.vacate(unit.pool, replica, others=unit.replicas, replaced=replaced, now=now)
@@ -299,6 +366,8 @@ class Supervisor:
             replica.readiness_failures, replica.reason = 0, ""
             if replica.phase == "starting":
                 replica.phase, replica.ready_at = "ready", now
+                if unit.is_current(replica):
+                    unit.started_ok, unit.start_failures = True, 0
                 self.router.attach(unit.pool, replica)
                 self._record(replica)
             return
@@ -350,11 +419,16 @@ class Supervisor:
             )
         except processes.RuntimeFailure as e:
             unit.last_problem = e.message
+            self._start_failed(unit, e.message)
             self._crashed(unit, now)
             return None
         unit.replicas.append(replica)
         self._record(replica)
         return replica
+
+    def _start_failed(self, unit: Unit, how: str) -> None:
+        unit.start_failures += 1
+        unit.start_failure = how
 
     def _record(self, replica: Replica) -> None:
         self.records.record_replica(
@@ -380,15 +454,27 @@ class Supervisor:
         has_old = any(r.live and r.phase == "ready" and r.revision != desired.revision for r in unit.replicas)
         if current_ready >= min(1, unit.wanted) or not has_old:
             return
+        if unit.start_failures >= START_FAILURES and not unit.started_ok:
+            self._fail(
+                unit,
+                f"revision {desired.revision} failed to start {unit.start_failures} times in a row, "
+                f"and no replica of it was ever ready: {unit.start_failure}",
+            )
+            return
         if now - unit.target_since < desired.spec.rollout.progress_deadline_seconds:
             return
-        unit.failed_revision = desired.revision
-        unit.failure = (
+        self._fail(
+            unit,
             f"revision {desired.revision} did not become ready within "
             f"{desired.spec.rollout.progress_deadline_seconds:g} s"
-            + (f": {unit.last_problem}" if unit.last_problem else "")
+            + (f": {unit.last_problem}" if unit.last_problem else ""),
         )
-        log.warning("%s/%s: %s", unit.environment, unit.service, unit.failure)
+
+    def _fail(self, unit: Unit, failure: str) -> None:
+        """Mark the desired revision failed (the reconciler rolls it back) and stop its replicas."""
+        assert unit.desired is not None  # only a unit with a desired revision has one to fail
+        unit.failed_revision, unit.failure = unit.desired.revision, failure
+        log.warning("%s/%s: %s", unit.environment, unit.service, failure)
         for replica in [r for r in unit.replicas if r.live and unit.is_current(r)]:
             self._stop(unit, replica, drain=False)
 
@@ -494,6 +580,7 @@ class Supervisor:
                 r.started_at,
                 r.reason,
                 r.limited,
+                r.isolated,
             )
             for (env, _), u in sorted(self.units.items())
             if environment in (None, env)
@@ -532,6 +619,22 @@ class Supervisor:
             *(r.probing for u in self.units.values() for r in u.replicas if r.probing is not None),
             return_exceptions=True,
         )
+
+
+def last_lines(replica: Replica, count: int) -> str:
+    """The last ``count`` non-empty lines of the replica's output (its stderr, else its
+    stdout), joined with " | " to fit on one line of a status or a deploy's failure."""
+    stdout = os.path.join(replica.log_dir, f"{replica.id}.out")
+    for path in (replica.stderr, stdout):
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, os.path.getsize(path) - 8192))
+                lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            continue
+        if lines:
+            return " | ".join(line[:300] for line in lines[-count:])
+    return ""
 
 
 def _cpu_percent(ready: list[Replica], now: float) -> float:

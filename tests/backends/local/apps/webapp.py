@@ -5,14 +5,21 @@ unless LIVE=0; /slow
 takes SLOW_SECONDS (default 0.3) to answer; /allocate?mb=N keeps N MiB more; /burn?seconds=S
 spins for S seconds and answers with the share of one CPU it got. It serves on $PORT and, on SIGTERM,
 finishes what it is doing and exits.
+
+For the tenancy tests, it also says who it is and tries what it is asked to: /id answers (JSON) its
+uid, gid, groups, HOME, TMPDIR, working folder and Python; /read?path=P reads the file P (or lists
+the folder P) and answers 200, or 403 when the system refused it, or 404 when P is not there (for
+this process); /write?path=P writes a file and answers its owner and mode.
 """
 
 import http.server
+import json
 import os
 import signal
 import sys
 import threading
 import time
+import urllib.parse
 
 KEPT = []
 
@@ -39,6 +46,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             while time.monotonic() - wall < float(self.path.split("=")[1]):
                 pass
             self._send(200, f"{(time.process_time() - cpu) / (time.monotonic() - wall):.3f}\n".encode())
+        elif self.path == "/id":
+            self._send(200, json.dumps(identity()).encode())
+        elif self.path.startswith("/read?"):
+            self._send(*attempt(read, self.path))
+        elif self.path.startswith("/write?"):
+            self._send(*attempt(write, self.path))
         elif os.environ.get("FAIL") == "1":
             self._send(500, b"internal error\n")
         else:
@@ -53,6 +66,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def identity():
+    return {
+        "uid": os.getuid(),
+        "euid": os.geteuid(),
+        "gid": os.getgid(),
+        "groups": os.getgroups(),
+        "home": os.environ.get("HOME"),
+        "tmpdir": os.environ.get("TMPDIR"),
+        "cwd": os.getcwd(),
+        "python": sys.executable,
+        "prefix": sys.prefix,
+    }
+
+
+def read(path):
+    if os.path.isdir(path):
+        return f"listed {len(os.listdir(path))} entries\n"
+    with open(path, "rb") as f:
+        return f"read {len(f.read())} bytes\n"
+
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("mine\n")
+    st = os.stat(path)
+    return json.dumps({"uid": st.st_uid, "gid": st.st_gid, "mode": st.st_mode & 0o777})
+
+
+def attempt(action, url):
+    path = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["path"][0]
+    try:
+        return 200, action(path).encode()
+    except PermissionError as e:
+        return 403, f"denied: {e}\n".encode()
+    except FileNotFoundError as e:
+        return 404, f"not found: {e}\n".encode()
 
 
 def main():
