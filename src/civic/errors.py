@@ -14,6 +14,7 @@ exception (``raise StoreError(...) from e``) so no third-party type escapes.
     │   ├── PlanError               a plan that must not be applied (e.g. deleting production)
     │   ├── PolicyDenied            a change or a deploy denied by policy
     │   ├── SecretError             a secret could not be stored, read or decrypted
+    │   ├── BuildFailed             a release's build failed (its file and line); nothing recorded
     │   ├── NotFound                a named object does not exist (exit code 4)
     │   ├── Unauthorized            no valid token came with the request (HTTP 401)
     │   ├── Forbidden               the token may not act there (HTTP 403)
@@ -140,6 +141,11 @@ class BackendUnavailable(BackendError, TemporaryError):
 
 class BackendConflict(BackendError, PermanentError):
     """The backend holds something that conflicts with the request (HTTP 409)."""
+
+
+class BuildFailed(PermanentError):
+    """A release's build failed: its dependencies or build command. The running revision stays;
+    the message names the file and line that failed, and ``civic builds ENV/SERVICE --logs`` shows all."""
 
 
 class NotFound(PermanentError):

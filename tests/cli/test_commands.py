@@ -133,3 +133,15 @@ def test_up_with_a_bad_metrics_retention_says_how_to_write_one_and_starts_nothin
     assert "--metrics-retention '15 days' is not a duration" in result.err and "15d" in result.err
     assert "Traceback" not in result.err
     assert not os.path.exists(os.path.join(estate_dir, ".civic", "state.db"))
+
+
+def test_env_create_that_policy_would_deny_leaves_nothing_and_says_why(cli, estate_dir):
+    # found by the three-command first deploy: validate passed, then the estate sync refused the commit
+    denied = [
+        a if a != "https://github.com/ministryofjustice/apply" else "https://github.com/example/apply" for a in ANSWERS
+    ]
+    result = cli("env", "create", "--estate", estate_dir, *denied)
+    assert result.code == 1
+    assert "policy would deny environment 'laa-apply-test'" in result.err
+    assert "environments/laa-apply-test/environment.yaml" in result.err and "[source-in-moj-github]" in result.err
+    assert not os.path.exists(os.path.join(estate_dir, "environments", "laa-apply-test"))

@@ -45,7 +45,7 @@ spec:
 
 
 def prepare(text: str, *, secrets=frozenset({"api-key"}), others=None, overrides=()):
-    service, doc = deploys.parse(text, file="civic.service.yaml", overrides=list(overrides), workdir="/srv")
+    service, doc = deploys.parse(text, file="civic.service.yaml", overrides=list(overrides))
     return deploys.prepare(
         service, environment=environment(), platform=PLATFORM, others=others or {}, secret_names=set(secrets), doc=doc
     )
@@ -53,7 +53,7 @@ def prepare(text: str, *, secrets=frozenset({"api-key"}), others=None, overrides
 
 def test_a_good_deploy_passes_and_warns_about_environment_variables_left_out():
     prepared = prepare(SERVICE)
-    assert prepared.service.spec.run.working_dir == "/srv"
+    assert prepared.service.spec.run.working_dir is None
     assert prepared.warnings == (
         "environment variable DATABASE_URL is not set: '${services.db.url}' "
         "refers to a backing service, which the local runtime does not "
@@ -111,7 +111,7 @@ def _production(**spec) -> models.Environment:
 
 def test_policy_denies_a_privileged_deploy_and_records_nothing():
     privileged = SERVICE.replace("  replicas: 3\n", "  replicas: 3\n  security: {privileged: true}\n")
-    service, doc = deploys.parse(privileged, file="civic.service.yaml", workdir="/srv")
+    service, doc = deploys.parse(privileged, file="civic.service.yaml")
     with pytest.raises(PolicyDenied) as e:
         deploys.prepare(
             service, environment=environment(), platform=PLATFORM, others={}, secret_names={"api-key"}, doc=doc
@@ -122,7 +122,7 @@ def test_policy_denies_a_privileged_deploy_and_records_nothing():
 
 def test_policy_denies_a_production_service_without_readiness_or_with_one_replica():
     single = SERVICE.replace("  replicas: 3\n", "  replicas: 1\n")
-    service, doc = deploys.parse(single, file="civic.service.yaml", workdir="/srv")
+    service, doc = deploys.parse(single, file="civic.service.yaml")
     with pytest.raises(PolicyDenied) as e:
         deploys.prepare(
             service, environment=_production(), platform=PLATFORM, others={}, secret_names={"api-key"}, doc=doc
@@ -132,7 +132,7 @@ def test_policy_denies_a_production_service_without_readiness_or_with_one_replic
 
 def test_an_exception_in_the_environment_lets_the_deploy_through():
     privileged = SERVICE.replace("  replicas: 3\n", "  replicas: 3\n  security: {privileged: true}\n")
-    service, doc = deploys.parse(privileged, file="civic.service.yaml", workdir="/srv")
+    service, doc = deploys.parse(privileged, file="civic.service.yaml")
     env = environment(
         policyExceptions=[{"policy": "no-privileged", "reason": "vendor agent, INC-12", "expires": "2999-01-01"}]
     )
@@ -140,3 +140,21 @@ def test_an_exception_in_the_environment_lets_the_deploy_through():
         service, environment=env, platform=PLATFORM, others={}, secret_names={"api-key"}, doc=doc
     )
     assert prepared.service.spec.security.privileged is True
+
+
+@pytest.mark.parametrize("folder", ["/srv/app", "../other", "src/../../x"])
+def test_a_working_folder_outside_the_uploaded_code_is_refused_at_its_line(folder):
+    text = SERVICE.replace(
+        "  run: {command: python app.py}\n", f"  run: {{command: python app.py, workingDir: '{folder}'}}\n"
+    )
+    with pytest.raises(SpecError) as e:
+        prepare(text)
+    [problem] = [p for p in e.value.problems if p.path == "spec.run.workingDir"]
+    assert problem.line == 6 and "relative to the service's folder" in problem.message
+
+
+def test_a_working_folder_inside_the_uploaded_code_passes():
+    text = SERVICE.replace(
+        "  run: {command: python app.py}\n", "  run: {command: python app.py, workingDir: src/web}\n"
+    )
+    assert prepare(text).service.spec.run.working_dir == "src/web"

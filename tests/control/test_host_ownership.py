@@ -46,9 +46,7 @@ def control(estate_dir, tmp_path) -> Iterator[plane.ControlPlane]:
 
 
 def deploy(control: plane.ControlPlane, env: str, text: str) -> dict:
-    return control.deploy(
-        control.environment(env), text=text, file="civic.service.yaml", overrides=[], workdir=None, by="t"
-    )
+    return control.deploy(control.environment(env), text=text, file="civic.service.yaml", overrides=[], by="t")
 
 
 def test_a_deploy_cannot_route_another_environments_service_host(control):

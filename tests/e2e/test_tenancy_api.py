@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from civic.api import app as app_mod
+from civic.releases import packing
 
 pytestmark = pytest.mark.e2e
 
@@ -52,12 +53,15 @@ class Tenant:
     token_id: str
     url: str
     replicas: tuple[dict[str, Any], ...]
+    build_id: str
+    digest: str
+    archive: bytes
 
     def secrets(self, *, named: bool) -> list[str]:
         """What of this tenant must never reach the other: its token, its service's address,
         and its replicas' processes and ports; and, unless the request ``named`` them, its
         environment and team."""
-        found = [self.token, self.token_id, self.url]
+        found = [self.token, self.token_id, self.url, self.build_id, self.digest]
         for r in self.replicas:
             found += [f'"pid":{r["pid"]}', f'"port":{r["port"]}', r["id"]]
         return found if named else [*found, self.env, self.team]
@@ -101,6 +105,8 @@ def _request(method: str, path: str, victim: Tenant, service_text: str) -> dict[
         "token_id": victim.token_id,
         "team": victim.team,
         "channel": "alerts",
+        "build_id": victim.build_id,
+        "digest": victim.digest,
     }
     unknown = set(re.findall(r"{(\w+)}", path)) - set(params)
     assert not unknown, f"{method} {path}: this test does not know what to put in {unknown}; add it"
@@ -109,7 +115,9 @@ def _request(method: str, path: str, victim: Tenant, service_text: str) -> dict[
         "url": re.sub(r"{(\w+)}", lambda m: params[m.group(1)], path),
         "params": {"environment": victim.env, "team": victim.team},
     }
-    if method in ("POST", "PUT", "PATCH"):
+    if (method, path) == ("PUT", "/v1/environments/{env}/artifacts/{digest}"):
+        request["content"] = victim.archive  # the victim's own archive, valid: only who asks may refuse it
+    elif method in ("POST", "PUT", "PATCH"):
         assert (method, path) in BODIES, f"{method} {path}: give this test a valid body for it in BODIES"
         request["json"] = _fill(BODIES[(method, path)], victim, service_text)
     return request
@@ -131,10 +139,21 @@ def _tenant(civic, http: httpx.Client, team: str, env: str) -> Tenant:
     made = civic.civic("token", "create", "--team", team)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
+    folder = os.path.join(civic.estate, os.pardir, f"site-{team}")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "index.html"), "w") as f:
+        f.write(f"{team}\n")
+    packed = packing.pack(folder, dest_dir=os.path.dirname(folder))
+    with open(packed.path, "rb") as f:
+        archive = f.read()
+    auth = {"Authorization": f"Bearer {token}"}
+    uploaded = http.put(f"/v1/environments/{env}/artifacts/{packed.digest}", content=archive, headers=auth)
+    assert uploaded.status_code == 200, uploaded.text
     deployed = http.post(
         f"/v1/environments/{env}/services",
-        json={"file": "civic.service.yaml", "text": SERVICE, "set": []},
-        headers={"Authorization": f"Bearer {token}"},
+        json={"file": "civic.service.yaml", "text": SERVICE, "set": [], "artifact": packed.digest},
+        headers=auth,
+        timeout=300,
     )
     assert deployed.status_code == 200, deployed.text
     civic.wait_ready("site", 1, env)
@@ -143,7 +162,10 @@ def _tenant(civic, http: httpx.Client, team: str, env: str) -> Tenant:
     status = json.loads(civic.civic("status", env, "-o", "json", token=token).stdout)
     replicas = tuple(r for r in status["replicas"] if r["environment"] == env)
     assert replicas, status
-    return Tenant(team, env, "site", token, token_id, status["services"][0]["url"], replicas)
+    build_id = deployed.json()["build"]["id"]
+    return Tenant(
+        team, env, "site", token, token_id, status["services"][0]["url"], replicas, build_id, packed.digest, archive
+    )
 
 
 def test_every_route_refuses_the_other_teams_environment_service_and_token(civic):

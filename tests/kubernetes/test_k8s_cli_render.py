@@ -31,7 +31,7 @@ def test_a_service_without_an_image_is_placed_at_its_line(cli, cluster_estate, t
     )
     done = cli("render", "laa-apply-dev", "--service", str(tmp_path), "--estate", cluster_estate)
     assert done.code == 1 and done.out == ""
-    assert f"{spec}:5:1: spec: the Kubernetes backend runs container images; add spec.image" in done.err
+    assert f"{spec}:5:1: spec: service 'api' of environment 'laa-apply-dev' has no image; add spec.image" in done.err
     assert (
         f"{spec}:8:5: spec.env.KEY: '${{secrets.nope}}' names secret 'nope', which the environment "
         "does not declare; add it to spec.secrets." in done.err

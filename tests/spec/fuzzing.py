@@ -510,7 +510,7 @@ def _deploy_checks(text: str, overrides: list[str]) -> str:
 
     loaded = _example()  # loaded in the parent: every child shares it
     try:
-        service, doc = deploying.parse(text, file="civic.service.yaml", overrides=overrides, workdir="/srv")
+        service, doc = deploying.parse(text, file="civic.service.yaml", overrides=overrides)
         deploying.prepare(
             service,
             environment=loaded.environments["opg-lpa-dev"],

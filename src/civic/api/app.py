@@ -29,6 +29,7 @@ from fastapi import responses
 
 from civic.api import models as answers
 from civic.api import problems
+from civic.control import releasing
 from civic.errors import CivicError, Forbidden, Unauthorized, UsageError
 from civic.observability import alertmanager
 from civic.spec import models
@@ -59,10 +60,10 @@ class Principal:
 
 
 class DeployBody(pydantic.BaseModel):
-    file: str
+    file: str = pydantic.Field(max_length=1000)
     text: str
-    set: list[str] = []
-    workdir: str | None = None
+    set: list[str] = pydantic.Field([], max_length=200)
+    artifact: str | None = pydantic.Field(None, description="The uploaded code it runs: 'sha256:<hex>'.")
 
 
 class RollbackBody(pydantic.BaseModel):
@@ -138,11 +139,44 @@ def create(control: ControlPlane) -> fastapi.FastAPI:
                 text=body.text,
                 file=body.file,
                 overrides=body.set,
-                workdir=body.workdir,
                 by=who.team or "admin",
+                artifact=body.artifact,
             )
         )
         return answers.Deployed.model_validate(done)
+
+    @app.get("/v1/environments/{env}/artifacts/{digest}")
+    async def artifact(env: str, digest: str, who: Principal = caller) -> answers.Artifact:
+        """Whether ``env`` has this archive already: a client uploads only what is missing."""
+        await environment_for(env, who)
+        return answers.Artifact(digest=digest, present=await run(control.has_artifact, env, digest))
+
+    @app.put("/v1/environments/{env}/artifacts/{digest}")
+    async def upload(env: str, digest: str, request: fastapi.Request, who: Principal = caller) -> answers.Artifact:
+        """The archive of a service's folder, as its raw bytes; kept only if they match ``digest``."""
+        await environment_for(env, who)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > releasing.MAX_ARCHIVE:
+            raise UsageError(
+                f"the archive is larger than {releasing.MAX_ARCHIVE >> 20} MiB; leave out what the service does "
+                "not need to run (a .civicignore file, as .gitignore)."
+            )
+        async with control.artifacts.receiving(digest) as upload:
+            async for chunk in request.stream():
+                upload.write(chunk)  # hashing and writing a chunk of a few KiB: too short to leave the loop for
+        await run(lambda: control.artifact_received(env, digest, size=upload.size, by=who.team or "admin"))
+        return answers.Artifact(digest=digest, size=upload.size, present=True)
+
+    @app.get("/v1/environments/{env}/services/{name}/builds")
+    async def builds(env: str, name: str, who: Principal = caller) -> list[answers.Build]:
+        await environment_for(env, who)
+        return [answers.Build.model_validate(dataclasses.asdict(b)) for b in await run(control.builds, env, name)]
+
+    @app.get("/v1/builds/{build_id}")
+    async def build_log(build_id: str, who: Principal = caller) -> answers.BuildLog:
+        found = await run(control.build_of, build_id)
+        await environment_for(found.environment, who)
+        return answers.BuildLog(id=found.id, status=found.status, log=await run(control.build_log, build_id))
 
     @app.get("/v1/environments/{env}/services/{name}")
     async def service(env: str, name: str, who: Principal = caller) -> answers.ServiceState:

@@ -27,6 +27,43 @@ class Deployed(Answer):
     url: str
     warnings: list[str]
     progress_deadline_seconds: float = pydantic.Field(alias="progressDeadlineSeconds")
+    build: BuildDone | None = None
+
+
+class BuildDone(Answer):
+    """The build a deploy of uploaded code made."""
+
+    id: str
+    kind: str
+    cached: bool
+    seconds: float
+
+
+class Artifact(Answer):
+    digest: str
+    size: int | None = None
+    present: bool
+
+
+class Build(Answer):
+    id: str
+    environment: str
+    service: str
+    artifact: str
+    status: str
+    kind: str
+    cached: bool
+    size: int
+    started_at: float = pydantic.Field(alias="startedAt")
+    seconds: float
+    started_by: str = pydantic.Field(alias="startedBy")
+    message: str
+
+
+class BuildLog(Answer):
+    id: str
+    status: str
+    log: str
 
 
 class Latest(Answer):

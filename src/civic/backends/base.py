@@ -11,15 +11,16 @@ Backends raise only ``civic.errors`` types, chaining the library's error. Only t
 control plane (:mod:`civic.control.plane`) constructs a backend; everything else reaches
 it through this protocol. A backend that must remember what it started (the local one
 records each replica's pid, to adopt it after a restart) is handed a
-:class:`ReplicaRecords`: it never writes the store itself.
+:class:`ReplicaRecords`: it never writes the store itself. A backend that builds releases
+from uploaded code (the local one) is also a :class:`Builder`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Collection, Mapping, Sequence
+from typing import IO, Protocol
 
 from civic.spec import models
 from civic.store.deployments import ReplicaRecord
@@ -51,6 +52,7 @@ class ServiceRevision:
     environ: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     replicas: int | None = None  # set by scale or the autoscaler; None: the spec's replicas
     generation: int = 0  # bumped by `civic restart`: replicas of an older one are replaced
+    release: str | None = None  # the build id of the uploaded code it runs (None: no code of its own)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,3 +143,46 @@ class Backend(Protocol):
     async def stop_all(self) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildRequest:
+    """Build the uploaded code ``archive`` (a .tar.gz whose digest is ``artifact``) of one
+    service into the release ``build_id``, as its spec's ``build`` says."""
+
+    environment: str
+    service: str
+    build_id: str
+    artifact: str  # "sha256:<hex>"
+    archive: str  # the path of the archive (Civic's own, read-only)
+    spec: models.ServiceSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    """A release made: where it is, what kind of build made it, and whether its dependencies came
+    from the cache (the lock file's digest seen before)."""
+
+    folder: str
+    kind: str  # "uv.lock", "requirements.txt", "pyproject.toml", "package-lock.json", "command", "none"
+    lock_digest: str | None
+    cached: bool
+    seconds: float
+    size: int  # bytes on disk: code and runtime
+
+
+class Builder(Protocol):
+    """What the control plane asks of a backend that builds releases from uploaded code (the local one;
+    Kubernetes runs images its teams' CI built)."""
+
+    def build(self, request: BuildRequest, log: IO[str]) -> BuildResult:
+        """Build; write its output to ``log``; raise BuildFailed (nothing left behind) if it fails."""
+        ...
+
+    def has(self, environment: str, service: str, build_id: str) -> bool:
+        """Whether the release ``build_id`` is still on disk (retention may have removed it)."""
+        ...
+
+    def prune(self, environment: str, service: str, keep: Collection[str]) -> list[str]:
+        """Remove the service's releases not in ``keep``; the build ids removed."""
+        ...

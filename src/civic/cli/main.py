@@ -51,6 +51,7 @@ app.command()(estate.history)
 app.command()(migrate.migrate)
 app.command()(schema.schema)
 app.add_typer(scaffold.env_app, name="env")
+app.add_typer(scaffold.team_app, name="team")
 app.add_typer(secret.app, name="secret")
 app.add_typer(importer.app, name="import")
 app.add_typer(policy.app, name="policy")
@@ -59,6 +60,7 @@ for command in (
     up.up,
     up.down,
     deploy.deploy,
+    deploy.builds,
     deploy.rollback,
     services.services,
     services.status,

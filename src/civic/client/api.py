@@ -7,13 +7,23 @@ prints them as it prints its own; a control plane that is not running is a
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Iterator
+from typing import IO, Any
 
 import httpx
 
 from civic.api import problems
 from civic.client import config as config_mod
 from civic.errors import Forbidden, UsageError
+
+BUILD_WAIT = 1200.0
+"""Seconds a deploy of uploaded code may take to answer: its build (at most 15 minutes) and checks."""
+
+
+def _chunks(f: IO[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk
 
 
 class Client:
@@ -51,13 +61,36 @@ class Client:
         raise problems.error_from(body)
 
     def deploy(
-        self, environment: str, *, file: str, text: str, overrides: list[str], workdir: str | None
+        self, environment: str, *, file: str, text: str, overrides: list[str], artifact: str | None = None
     ) -> dict[str, Any]:
+        """Deploy; with ``artifact`` (uploaded first) the control plane builds it before recording the
+        revision, so this waits for the build as long as a build may take."""
         return self._call(
             "POST",
             f"/v1/environments/{environment}/services",
-            json={"file": file, "text": text, "set": overrides, "workdir": workdir},
+            json={"file": file, "text": text, "set": overrides, "artifact": artifact},
+            timeout=httpx.Timeout(30.0, read=BUILD_WAIT),
         )
+
+    def has_artifact(self, environment: str, digest: str) -> bool:
+        return bool(self._call("GET", f"/v1/environments/{environment}/artifacts/{digest}")["present"])
+
+    def upload(self, environment: str, digest: str, path: str) -> dict[str, Any]:
+        """Upload the archive at ``path`` (streamed, never read whole into memory)."""
+        with open(path, "rb") as f:
+            return self._call(
+                "PUT",
+                f"/v1/environments/{environment}/artifacts/{digest}",
+                content=_chunks(f),
+                headers={"Content-Type": "application/gzip", "Content-Length": str(os.fstat(f.fileno()).st_size)},
+                timeout=httpx.Timeout(30.0, write=300.0),
+            )
+
+    def builds(self, environment: str, name: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/v1/environments/{environment}/services/{name}/builds")
+
+    def build_log(self, build_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/builds/{build_id}")
 
     def service(self, environment: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/environments/{environment}/services/{name}")

@@ -70,9 +70,7 @@ def claimed_hosts(service: models.Service, environment: str, platform: models.Pl
     return tuple(sorted({generated, *(r.host for r in service.spec.routes if r.host)}))
 
 
-def parse(
-    text: str, *, file: str, overrides: Sequence[str] = (), workdir: str | None = None
-) -> tuple[models.Service, yamlpos.Document]:
+def parse(text: str, *, file: str, overrides: Sequence[str] = ()) -> tuple[models.Service, yamlpos.Document]:
     """The Service in ``text``, with ``--set key=value`` overrides; SpecError with positions."""
     doc, problems = yamlpos.parse(text, file=file)
     if problems:
@@ -86,10 +84,6 @@ def parse(
         raise SpecError(problems)
     # loading.load returns no model only with problems, and with expect="Service" a models.Service
     assert isinstance(service, models.Service)
-    if service.spec.run is not None and workdir:
-        where = os.path.join(workdir, service.spec.run.working_dir or ".")
-        run = service.spec.run.model_copy(update={"working_dir": os.path.normpath(where)})
-        service = service.model_copy(update={"spec": service.spec.model_copy(update={"run": run})})
     return service, doc
 
 
@@ -158,12 +152,26 @@ def prepare(
     """Every check a deploy must pass; raises SpecError, PolicyDenied or PlanError."""
     spec = service.spec
     problems = []
+    cluster = _cluster_of(platform, environment.metadata.name)
+    if cluster is not None and not spec.image:
+        problems.append(doc.problem(("spec",), _no_image(service.metadata.name, environment, cluster)))
     if spec.run is None:
         problems.append(
             doc.problem(
                 ("spec", "run"), "this runtime runs processes: add spec.run.command (what to run; Civic sets $PORT)."
             )
         )
+    if spec.run is not None and spec.run.working_dir is not None:
+        folder = spec.run.working_dir
+        if os.path.isabs(folder) or ".." in folder.replace("\\", "/").split("/"):
+            problems.append(
+                doc.problem(
+                    ("spec", "run", "workingDir"),
+                    f"'{folder}' is not a folder of the uploaded code; name one relative to the service's "
+                    "folder, without '..', such as 'src' (the code runs from its own copy, not from this "
+                    "machine's files).",
+                )
+            )
     if spec.rollout.strategy == "canary":
         problems.append(
             doc.problem(("spec", "rollout", "strategy"), "'canary' is reserved and not supported yet; use 'rolling'.")
@@ -201,6 +209,22 @@ def prepare(
     if any(v is not None for v in (spec.resources.cpu, spec.resources.memory)) and limits.enforcer() is None:
         warnings.append(f"cpu and memory limits are {limits.describe()}.")
     return Prepared(service, tuple(warnings))
+
+
+def _cluster_of(platform: models.Platform, environment: str) -> models.Cluster | None:
+    """The cluster civic.yaml places ``environment`` on; None: the local runtime. The Kubernetes
+    backend is imported only for a platform that declares clusters (it brings httpx)."""
+    if not platform.spec.clusters:
+        return None
+    from civic.backends.kubernetes import targets
+
+    return next((c for c in platform.spec.clusters if targets.claims(c, environment)), None)
+
+
+def _no_image(service: str, environment: models.Environment, cluster: models.Cluster) -> str:
+    from civic.backends.kubernetes import workloads
+
+    return workloads.no_image(service, environment=environment.metadata.name, cluster=cluster.name)
 
 
 def _absent(secret_names: set[str]) -> Callable[[str], str]:
@@ -308,24 +332,60 @@ def deploy(
     text: str,
     file: str,
     overrides: list[str],
-    workdir: str | None,
     by: str,
     only_if_changed: bool = False,
+    artifact: str | None = None,
+    build: Callable[[models.Service], str] | None = None,
 ) -> Deployed:
     """Check one service file against ``environment`` and record it as the next revision.
 
-    With ``only_if_changed`` (``civic up --deploy``), a spec equal to the current one
-    records nothing. Raises SpecError or PolicyDenied, recording nothing, when a check fails.
+    ``artifact``: the uploaded code it runs; ``build`` makes a release of it once every check
+    has passed and returns the build id, which the revision records (a failed build raises
+    BuildFailed and records nothing). With ``only_if_changed`` (``civic up --deploy``), a spec
+    and code equal to the current ones record nothing. Raises SpecError or PolicyDenied,
+    recording nothing, when a check fails.
     """
     env = environment.metadata.name
     records = ctx.records
-    service, doc = parse(text, file=file, overrides=overrides, workdir=workdir)
+    service, doc = parse(text, file=file, overrides=overrides)
     name = service.metadata.name
+    if artifact is None and service.spec.run is not None and service.spec.run.working_dir:
+        raise SpecError(
+            [
+                doc.problem(
+                    ("spec", "run", "workingDir"),
+                    "a working folder is a folder of the uploaded code, and this deploy uploads none; deploy "
+                    "the service's folder ('civic deploy ENV FOLDER'), or leave workingDir out.",
+                )
+            ]
+        )
+    checked = _check(ctx, environment, service, doc)
     current = {c.service: c for c in records.current(env)}
-    deployed = {n: s for (_, n), s in records.current_services(env).items()}
+    if only_if_changed and name in current:
+        now = records.revision(env, name, current[name].revision)
+        if now.spec == service.canonical() and now.artifact == artifact:
+            return Deployed(
+                env, name, now.revision, False, checked.warnings, service.spec.rollout.progress_deadline_seconds
+            )
+    release = build(service) if artifact is not None and build is not None else None
+    if release is not None:
+        checked = _check(ctx, environment, service, doc)  # again: the estate or others may have changed meanwhile
+    hosts = claimed_hosts(service, env, desired.platform(ctx))
+    number = records.add_revision(
+        env, name, spec=service.canonical(), by=by, hosts=hosts, artifact=artifact, release=release
+    )
+    return Deployed(env, name, number, True, checked.warnings, service.spec.rollout.progress_deadline_seconds)
+
+
+def _check(
+    ctx: desired.Context, environment: models.Environment, service: models.Service, doc: yamlpos.Document
+) -> Prepared:
+    env = environment.metadata.name
+    current = {c.service: c for c in ctx.records.current(env)}
+    deployed = {n: s for (_, n), s in ctx.records.current_services(env).items()}
     platform = desired.platform(ctx)
     hosts = claimed_hosts(service, env, platform)
-    prepared = prepare(
+    return prepare(
         service,
         environment=environment,
         platform=platform,
@@ -336,13 +396,6 @@ def deploy(
         policies=ctx.policies,
         claims=_host_owners(ctx, hosts, platform),
     )
-    unchanged = only_if_changed and name in deployed and deployed[name].canonical() == service.canonical()
-    number = (
-        current[name].revision
-        if unchanged
-        else records.add_revision(env, name, spec=service.canonical(), by=by, hosts=hosts)
-    )
-    return Deployed(env, name, number, not unchanged, prepared.warnings, service.spec.rollout.progress_deadline_seconds)
 
 
 def _host_owners(ctx: desired.Context, hosts: Sequence[str], platform: models.Platform) -> dict[str, tuple[str, ...]]:
@@ -365,12 +418,27 @@ def previous_good(records: deployments.Deployments, environment: str, service: s
     return earlier[0] if earlier else None
 
 
-def roll_back(records: deployments.Deployments, environment: str, service: str, *, to: int | None = None) -> int:
-    """``civic rollback``: make ``to`` (default: :func:`previous_good`) current; its number."""
+def roll_back(
+    records: deployments.Deployments,
+    environment: str,
+    service: str,
+    *,
+    to: int | None = None,
+    kept: Callable[[str], bool] | None = None,
+) -> int:
+    """``civic rollback``: make ``to`` (default: :func:`previous_good`) current; its number.
+    ``kept``: whether a release (a build id) is still on disk; a revision whose release
+    retention removed cannot run again, and is refused (NotFound)."""
     current = records.current_of(environment, service)
     target = to if to is not None else previous_good(records, environment, service, before=current.revision)
     if target is None:
         raise NotFound(f"service '{service}' of '{environment}' has no earlier revision to roll back to.")
+    release = records.revision(environment, service, target).release  # NotFound for a revision never made
+    if release is not None and kept is not None and not kept(release):
+        raise NotFound(
+            f"revision {target} of {environment}/{service} ran release {release}, which has been removed "
+            "(civic.yaml's releases.keep says how many are kept); deploy that code again instead."
+        )
     records.set_current(environment, service, revision=target)
     return target
 

@@ -17,6 +17,7 @@ replicas and HAProxy keep serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -27,14 +28,15 @@ from typing import Any
 
 from civic import aiotasks, deadlines, policy, vcs
 from civic.backends import base
-from civic.control import applying, deploying, syncing
-from civic.errors import NotFound, PolicyDenied, UsageError
+from civic.control import applying, deploying, releasing, syncing
+from civic.errors import CivicError, NotFound, PolicyDenied, UsageError
 from civic.observability import exposition, stack
 from civic.policy.definitions import PolicySet
 from civic.reconcile import desired, loops, monitoring
 from civic.spec import estate as estate_mod
 from civic.spec import models
 from civic.store import deployments
+from civic.store import releases as release_records
 from civic.store.crypto import SecretBox
 from civic.store.state import StateStore
 
@@ -156,13 +158,39 @@ def make_backend(ctx: desired.Context, settings: Settings) -> base.Backend:
     )
 
 
+def make_builder(settings: Settings) -> base.Builder | None:
+    """What builds uploaded code into releases: the local runtime's builder; None on Kubernetes,
+    which runs the images its teams' CI built."""
+    if settings.backend != "local":
+        return None
+    from civic.backends.local import builds, tenancy
+
+    return builds.Builder(tenancy.of(settings.run_dir))
+
+
+def artifacts_dir(run_dir: str) -> str:
+    """Where uploaded archives are kept: beside the run dir, in the estate's ``.civic`` folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(run_dir)), "artifacts")
+
+
 class ControlPlane:
     """The API's one dependency: every use case, over one backend and the store."""
 
-    def __init__(self, ctx: desired.Context, settings: Settings, *, backend: base.Backend | None = None) -> None:
+    def __init__(
+        self,
+        ctx: desired.Context,
+        settings: Settings,
+        *,
+        backend: base.Backend | None = None,
+        builder: base.Builder | None = None,
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.backend = backend if backend is not None else make_backend(ctx, settings)
+        self.builder = builder if builder is not None or backend is not None else make_builder(settings)
+        self.artifacts = releasing.Artifacts(artifacts_dir(settings.run_dir))
+        self.releases = release_records.Releases(ctx.store)
+        self.releases.abandon_unfinished()
         self.reconciler = loops.Reconciler(
             ctx, self.backend, on_failed=functools.partial(deploying.fail_and_roll_back, ctx.records)
         )
@@ -308,23 +336,45 @@ class ControlPlane:
         text: str,
         file: str,
         overrides: list[str],
-        workdir: str | None,
         by: str,
+        artifact: str | None = None,
         only_if_changed: bool = False,
     ) -> dict[str, Any]:
-        """Check and record one deploy (the API's and ``civic up --deploy``'s)."""
+        """Check one deploy, build its uploaded code (if any), record it (the API's and ``civic up --deploy``'s)."""
+        env = environment.metadata.name
+        built: dict[str, Any] = {}
+        if artifact is not None:
+            releasing.check_digest(artifact)
+            if self.builder is None:
+                raise UsageError(
+                    f"environment '{env}' runs on Kubernetes, which runs images: name the image your CI builds in "
+                    "spec.image and deploy the spec alone ('civic deploy ENV -f civic.service.yaml'); "
+                    "the local runtime is the one that builds uploaded code."
+                )
+
+        def build(service: models.Service) -> str:
+            assert self.builder is not None and artifact is not None  # checked above
+            build_id, result = releasing.build(
+                self.builder, self.releases, self.artifacts, environment=env, service=service, artifact=artifact, by=by
+            )
+            built.update(id=build_id, kind=result.kind, cached=result.cached, seconds=round(result.seconds, 3))
+            return build_id
+
         done = deploying.deploy(
             self.ctx,
             environment,
             text=text,
             file=file,
             overrides=overrides,
-            workdir=workdir,
             by=by,
             only_if_changed=only_if_changed,
+            artifact=artifact,
+            build=build,
         )
         if done.changed:
             self.reconciler.trigger(done.environment)
+            if built and self.builder is not None:
+                self._prune(done.environment, done.service)
         return {
             "environment": done.environment,
             "service": done.service,
@@ -332,10 +382,48 @@ class ControlPlane:
             "url": self.url(done.environment, done.service),
             "warnings": list(done.warnings),
             "progressDeadlineSeconds": done.progress_deadline_seconds,
+            "build": built or None,
         }
 
+    def _prune(self, environment: str, service: str) -> None:
+        assert self.builder is not None
+        keep = desired.platform(self.ctx).spec.releases.keep
+        try:
+            removed = releasing.prune(
+                self.builder,
+                self.releases,
+                self.ctx.records,
+                self.artifacts,
+                environment=environment,
+                service=service,
+                keep=keep,
+            )
+        except CivicError as e:  # retention is housekeeping: the deploy stands, the next one tries again
+            log.warning("could not remove old releases of %s/%s: %s", environment, service, e)
+            return
+        if removed:
+            log.info("removed %d old release(s) of %s/%s: %s", len(removed), environment, service, ", ".join(removed))
+
+    def has_artifact(self, environment: str, digest: str) -> bool:
+        releasing.check_digest(digest)
+        return self.releases.has_artifact(digest, environment) and self.artifacts.exists(digest)
+
+    def artifact_received(self, environment: str, digest: str, *, size: int, by: str) -> None:
+        self.releases.add_artifact(digest, environment, size=size, by=by)
+
+    def builds(self, environment: str, service: str) -> list[release_records.Build]:
+        return self.releases.builds(environment, service)
+
+    def build_of(self, build_id: str) -> release_records.Build:
+        return self.releases.build(build_id)
+
+    def build_log(self, build_id: str) -> str:
+        return self.releases.build_log(build_id)
+
     def roll_back(self, environment: str, service: str, *, to: int | None) -> int:
-        target = deploying.roll_back(self.ctx.records, environment, service, to=to)
+        builder = self.builder
+        kept = (lambda release: builder.has(environment, service, release)) if builder is not None else None
+        target = deploying.roll_back(self.ctx.records, environment, service, to=to, kept=kept)
         self.reconciler.trigger(environment)
         return target
 
@@ -382,6 +470,21 @@ def startup_deploy(item: str) -> StartupDeploy:
     return StartupDeploy(env, path)
 
 
+def _upload_folder(control: ControlPlane, item: StartupDeploy) -> str:
+    """Pack the folder of a ``--deploy`` spec, as ``civic deploy`` would, into the artifacts; its digest."""
+    from civic.releases import packing
+
+    os.makedirs(control.artifacts.folder, mode=0o700, exist_ok=True)
+    packed = packing.pack(os.path.dirname(os.path.abspath(item.path)), dest_dir=control.artifacts.folder)
+    try:
+        os.replace(packed.path, control.artifacts.path(packed.digest))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(packed.path)
+    control.artifact_received(item.environment, packed.digest, size=packed.size, by="civic up")
+    return packed.digest
+
+
 async def deploy_at_startup(control: ControlPlane, startup: list[StartupDeploy]) -> list[dict[str, Any]]:
     """Deploy each ``--deploy`` (unchanged specs record nothing), then wait up to 60 s for health."""
     done = []
@@ -394,15 +497,21 @@ async def deploy_at_startup(control: ControlPlane, startup: list[StartupDeploy])
                 text = f.read()
         except OSError as e:
             raise UsageError(f"--deploy: cannot read {item.path}: {e.strerror}.") from e
+        artifact = None
+        if control.builder is not None:
+            artifact = await asyncio.to_thread(_upload_folder, control, item)
         done.append(
-            control.deploy(
-                environment,
-                text=text,
-                file=item.path,
-                overrides=[],
-                workdir=os.path.dirname(os.path.abspath(item.path)),
-                by="civic up",
-                only_if_changed=True,
+            await asyncio.to_thread(
+                functools.partial(
+                    control.deploy,
+                    environment,
+                    text=text,
+                    file=item.path,
+                    overrides=[],
+                    by="civic up",
+                    artifact=artifact,
+                    only_if_changed=True,
+                )
             )
         )
 

@@ -54,7 +54,8 @@ def environment(ctx: Context, name: str) -> tuple[base.DesiredEnvironment, list[
         return base.DesiredEnvironment(name, platform(ctx), None), []
     out, warnings = [], []
     for current in ctx.records.current(name):
-        service = ctx.records.service_spec(name, current.service, current.revision)
+        recorded = ctx.records.revision(name, current.service, current.revision)
+        service = models.Service.model_validate(recorded.spec)
         resolved = variables.resolve(env.spec, service.spec.env, secret=secret_lookup(ctx, name))
         warnings += [f"{current.service}: {w}" for w in resolved.warnings]
         warnings += [f"{current.service}: variable {v} is not set: {p}." for v, p in resolved.errors]
@@ -67,6 +68,7 @@ def environment(ctx: Context, name: str) -> tuple[base.DesiredEnvironment, list[
                 resolved.environ,
                 current.replicas,
                 current.generation,
+                recorded.release,
             )
         )
     return base.DesiredEnvironment(name, platform(ctx), env, tuple(out)), warnings

@@ -190,6 +190,17 @@ class PlatformDefaults(Model):
     )
 
 
+class Releases(Model):
+    """What the local runtime keeps of each service's releases (uploaded code and its build)."""
+
+    keep: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Releases kept per service: the newest N, plus any still running; older ones are removed.",
+    )
+
+
 class Cluster(Model):
     """A Kubernetes cluster that environments can live on (the Kubernetes backend)."""
 
@@ -227,6 +238,7 @@ class PlatformSpec(Model):
         description="Allowed values of environmentName.",
     )
     defaults: PlatformDefaults = shared(PlatformDefaults())
+    releases: Releases = shared(Releases())
     clusters: list[Cluster] | None = Field(
         None,
         description=(
@@ -443,7 +455,33 @@ class Run(Model):
     command: Annotated[list[str], pydantic.BeforeValidator(_split_command)] = Field(
         min_length=1, description="What to run, as a list or a shell-like string; $PORT is set."
     )
-    working_dir: str | None = None
+    working_dir: str | None = Field(
+        None,
+        description="The folder to run in, relative to the uploaded code's root [default: the root].",
+    )
+
+
+PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}$")
+
+
+class Build(Model):
+    """How the local runtime builds a release from the uploaded code (Kubernetes runs ``image:``)."""
+
+    python: str | None = Field(
+        None,
+        description="The Python version the runtime is made with, e.g. '3.11' [default: the platform's].",
+    )
+    command: Annotated[list[str] | None, pydantic.BeforeValidator(_split_command)] = Field(
+        None,
+        description="A build command run in the release's folder after its dependencies are installed.",
+    )
+
+    @pydantic.field_validator("python")
+    @classmethod
+    def _python(cls, value: str | None) -> str | None:
+        if value is not None and not PYTHON_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Python version; write major.minor, such as '3.11'")
+        return value
 
 
 class Check(Model):
@@ -533,6 +571,7 @@ class SecurityContext(Model):
 class ServiceSpec(Model):
     image: str | None = Field(None, description="The container image, for the Kubernetes backend.")
     run: Run | None = None
+    build: Build | None = Field(None, description="How the local runtime builds the uploaded code.")
     port: int = Field(8000, ge=1, le=65535)
     replicas: int = Field(1, ge=0)
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)

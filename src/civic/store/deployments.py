@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from civic.errors import NotFound, PolicyDenied
 from civic.spec import models
 from civic.store import database as db
+from civic.store import releases as _releases  # noqa: F401 - its tables belong to the same schema
 from civic.store.state import StateStore
 
 service_revisions = sa.Table(
@@ -48,6 +49,8 @@ service_revisions = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),  # deployed, failed, superseded
     sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("artifact", sa.String(80)),  # the uploaded code it runs ("sha256:<hex>"); None: none
+    sa.Column("release", sa.String(40)),  # the build of that code (civic_builds.id)
 )
 
 services = sa.Table(
@@ -112,6 +115,8 @@ class Revision:
     created_by: str
     status: str
     message: str
+    artifact: str | None = None
+    release: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +199,15 @@ class Deployments:
     # --- revisions -----------------------------------------------------------------
 
     def add_revision(
-        self, environment: str, service: str, *, spec: dict[str, Any], by: str, hosts: Collection[str] = ()
+        self,
+        environment: str,
+        service: str,
+        *,
+        spec: dict[str, Any],
+        by: str,
+        hosts: Collection[str] = (),
+        artifact: str | None = None,
+        release: str | None = None,
     ) -> int:
         """Record a new numbered revision and make it the current one; claim ``hosts`` for
         ``environment`` in the same transaction (PolicyDenied, nothing recorded, if another
@@ -216,6 +229,8 @@ class Deployments:
                     created_by=by,
                     status="deployed",
                     message="",
+                    artifact=artifact,
+                    release=release,
                 )
             )
             self._set_current(conn, environment, service, revision=number)
@@ -508,4 +523,6 @@ def _revision(row: Any) -> Revision:
         row.created_by,
         row.status,
         row.message,
+        row.artifact,
+        row.release,
     )

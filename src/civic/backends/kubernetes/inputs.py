@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from civic.backends import base
+from civic.backends.kubernetes import workloads
 from civic.errors import Problem, SpecError, UsageError
 from civic.spec import estate as estate_mod
 from civic.spec import loading, models, refs, yamlpos
@@ -53,12 +54,8 @@ def _kubernetes_problems(
 ) -> list[Problem]:
     out = []
     if not service.spec.image:
-        out.append(
-            doc.problem(
-                ("spec",),
-                "the Kubernetes backend runs container images; add spec.image (e.g. 'ghcr.io/org/app:1.2.3').",
-            )
-        )
+        env = environment.metadata.name if environment is not None else None
+        out.append(doc.problem(("spec",), workloads.no_image(service.metadata.name, environment=env)))
     if environment is not None:
         for key, value in service.spec.env.items():
             for ref in refs.find(value):

@@ -131,10 +131,7 @@ def _service_set(
     domain: str,
 ) -> ApplySet:
     if not revision.spec.image:
-        raise PlanError(
-            f"service '{revision.name}' of environment '{revision.environment}' has no "
-            "spec.image; the Kubernetes backend runs container images, so add one."
-        )
+        raise PlanError(workloads.no_image(revision.name, environment=revision.environment, cluster=cluster.name))
     variables = workloads.variables_for(env, revision.spec)
     members: list[Obj | None] = [
         workloads.service(revision),

@@ -5,7 +5,8 @@ escalation, every capability dropped, the runtime-default seccomp profile, a
 read-only root filesystem with a writable ``/tmp``, and resources on every
 container. Variables that refer to secrets or backing services become
 ``secretKeyRef`` entries on the environment's ``civic-secrets`` Secret, never values.
-Called by :mod:`.rendering`. Pure.
+Called by :mod:`.rendering`; :func:`no_image` also by :mod:`.inputs` and by the deploy-time
+checks (:mod:`civic.control.deploying`). Pure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from civic.spec import models, refs
 
 HTTP = "http"
 _PORT_VAR = re.compile(r"\$\{PORT\}|\$PORT\b")
+
+
+def no_image(service: str, *, environment: str | None, cluster: str | None = None) -> str:
+    """What to say of a service without ``spec.image``: ``civic render``, the backend and a deploy
+    to an environment on a cluster all refuse one, in these words."""
+    where = f" of environment '{environment}'" if environment else ""
+    on = f" (on cluster '{cluster}')" if cluster else ""
+    return (
+        f"service '{service}'{where}{on} has no image; add spec.image: the image your CI builds, such as "
+        "'ghcr.io/org/app:1.2.3'. The local runtime builds uploaded code, Kubernetes runs images."
+    )
 
 
 def selector(service: str) -> dict[str, str]:

@@ -1,9 +1,18 @@
-"""What a replica runs: a read-only copy of its service's folder, and a Python runtime it can execute.
+"""What a replica runs: its release (code and a Python runtime), read-only, that its user can execute.
 
-A replica runs as its service's user (:mod:`civic.backends.local.tenancy`), which may reach
-neither the folder a deploy named (an estate under a private home) nor the Python that runs
-Civic (here, a pyenv under /root). So before a revision's first replica starts,
-:func:`prepare` makes:
+A revision that names a release (``ServiceRevision.release``, a build id) runs from the
+folder :mod:`civic.backends.local.builds` made of the uploaded code: :func:`built` finds
+``app/`` (joined with ``spec.run.workingDir``, which may not leave it) and ``venv/``, and
+puts ``app/node_modules/.bin`` on PATH when there is one. Retention may have removed it: a
+replica of it then fails to start, saying so. This module also holds what builds share with
+the older path below: :func:`unpack` (an archive, within :data:`MAX_FILES` and
+:data:`MAX_BYTES`), :func:`seal`, :func:`base_python`, :func:`usable` and :func:`version`.
+
+A revision with no release (the backend's own tests, a spec with an absolute
+``run.workingDir``) runs from a copy of that folder. A replica runs as its service's user
+(:mod:`civic.backends.local.tenancy`), which may reach neither the folder a deploy named (an
+estate under a private home) nor the Python that runs Civic (here, a pyenv under /root). So
+before such a revision's first replica starts, :func:`prepare` makes:
 
 - **the code**: a copy of ``spec.run.workingDir`` in the service's own folder,
   ``releases/<revision>-<digest>``, owned by root and readable by the service's group only,
@@ -24,8 +33,8 @@ Civic (here, a pyenv under /root). So before a revision's first replica starts,
 pip runs as root (it reads the machine's pip configuration and index) and so installs
 **wheels only** (``--only-binary=:all:``): no package's code runs while it is installed.
 For the same reason requirements files may hold plain requirement specifiers only (no
-options, paths, URLs or includes). Building from source as the service's own user is the
-release issue's (#13) work.
+options, paths, URLs or includes). A built release has none of these limits: it is built as
+the service's own user.
 
 The local backend calls :func:`prepare` in a worker thread when it is given a revision;
 :func:`civic.backends.local.replicas.start` calls it again and gets the same
@@ -53,7 +62,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Protocol
 
 from civic.backends import base
 from civic.backends.local import processes, tenancy
@@ -66,18 +75,28 @@ RETRY_AFTER = 30.0
 PIP_TIMEOUT = 900.0
 _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?\s*[^@/\\:]*$")
 _READY = ".civic-ready"
+BUILT = "build.json"
+"""What a build writes last into a release it made (its record): a folder without it is no release."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Release:
-    """Where a replica of one revision runs: its working folder and its runtime (a virtualenv)."""
+    """Where a replica of one revision runs: its working folder, its runtime (a virtualenv), and
+    other folders of programs its PATH holds after the runtime's (a built release's
+    ``node_modules/.bin``)."""
 
     cwd: str
     runtime: str
+    bins: tuple[str, ...] = ()
 
     @property
     def bin(self) -> str:
         return os.path.join(self.runtime, "bin")
+
+    @property
+    def path(self) -> list[str]:
+        """The folders a replica's PATH starts with, in order."""
+        return [self.bin, *self.bins]
 
     @property
     def python(self) -> str:
@@ -98,7 +117,10 @@ _made_lock = threading.Lock()
 
 
 def prepare(instance: tenancy.Instance, revision: base.ServiceRevision) -> Release:
-    """The release of ``revision``, made once per instance; raises RuntimeFailure (or BackendError)."""
+    """The release of ``revision``: the one it was built into (:mod:`~civic.backends.local.builds`),
+    else the copy of its working folder, made once per instance; raises RuntimeFailure (or BackendError)."""
+    if revision.release is not None:
+        return built(instance, revision)
     working_dir = revision.spec.run.working_dir if revision.spec.run else None
     key = (revision.environment, revision.name, revision.revision, working_dir)
     with _made_lock:
@@ -142,6 +164,38 @@ def _make(instance: tenancy.Instance, revision: base.ServiceRevision, working_di
     return Release(cwd, runtime(instance.root, python, requirements, where=where))
 
 
+def built(instance: tenancy.Instance, revision: base.ServiceRevision) -> Release:
+    """The release ``revision.release`` as a build left it: ``app/`` (joined with
+    ``spec.run.workingDir``, which may not leave it) and ``venv/``; ``app/node_modules/.bin``
+    on PATH when there is one. Asked each time: retention may remove a release."""
+    assert revision.release is not None  # prepare asks only for a revision with a release
+    where = f"{revision.environment}/{revision.name} revision {revision.revision}"
+    folder = os.path.join(instance.tenant(revision.environment, revision.name).releases, revision.release)
+    app, venv = os.path.join(folder, "app"), os.path.join(folder, "venv")
+    if not (os.path.isdir(app) and os.path.isdir(venv) and os.path.isfile(os.path.join(folder, BUILT))):
+        raise processes.RuntimeFailure(
+            f"{where}: its release {revision.release} is no longer on this machine (older releases are "
+            "removed: civic.yaml's releases.keep); deploy the service again to build it anew."
+        )
+    working_dir = revision.spec.run.working_dir if revision.spec.run else None
+    cwd = app
+    if working_dir:
+        cwd = os.path.normpath(os.path.join(app, working_dir))
+        real, root = os.path.realpath(cwd), os.path.realpath(app)
+        if os.path.isabs(working_dir) or not (real == root or real.startswith(root + os.sep)):
+            raise processes.RuntimeFailure(
+                f"{where}: spec.run.workingDir '{working_dir}' leaves the uploaded code; name a folder "
+                "inside it, relative to its root."
+            )
+        if not os.path.isdir(cwd):
+            raise processes.RuntimeFailure(
+                f"{where}: spec.run.workingDir '{working_dir}' is not a folder of the uploaded code "
+                f"(release {revision.release}); name one that is, relative to its root."
+            )
+    node_bin = os.path.join(app, "node_modules", ".bin")
+    return Release(cwd, venv, (node_bin,) if os.path.isdir(node_bin) else ())
+
+
 # --- the code ---------------------------------------------------------------------------
 
 _PACK = """
@@ -170,7 +224,7 @@ def _copy(source: str, tenant: tenancy.Tenant, revision: int, *, python: str, wh
         digest = _unpack(source, staging, tenant, python=python, where=where)
         dest = os.path.join(tenant.releases, f"{revision}-{digest[:12]}")
         if not os.path.isdir(dest):
-            _seal(staging, gid=tenant.gid)
+            seal(staging, gid=tenant.gid)
             with contextlib.suppress(FileExistsError, OSError):
                 os.rename(staging, dest)  # a copy made meanwhile by another thread or Civic stays
         return dest
@@ -223,36 +277,67 @@ def _unpack(source: str, staging: str, tenant: tenancy.Tenant, *, python: str, w
 
 
 def _extract(stream: IO[bytes], staging: str, *, source: str, where: str) -> str:
+    try:
+        return unpack(stream, staging)
+    except TooLarge as e:
+        raise processes.RuntimeFailure(
+            f"{where}: the working folder {source} holds more than {MAX_FILES} files or "
+            f"{MAX_BYTES >> 20} MiB; deploy the service's own folder (spec.run.workingDir)."
+        ) from e
+    except LinkFailed as e:
+        raise processes.RuntimeFailure(f"{where}: cannot copy the link {e.name} of {source}: {e.reason}") from e
+
+
+class Readable(Protocol):
+    """What :func:`unpack` reads: a stream of bytes."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class TooLarge(Exception):
+    """An archive holds more than :data:`MAX_FILES` files or :data:`MAX_BYTES` bytes."""
+
+
+class LinkFailed(OSError):
+    """A symbolic link of an archive could not be made."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"cannot make the link {name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def unpack(stream: Readable, folder: str, *, mode: str = "r|") -> str:
+    """Unpack the tar stream into ``folder`` (made by root, reached by no one else yet) with
+    tarfile's ``data`` filter, within :data:`MAX_FILES` and :data:`MAX_BYTES`; a digest of its
+    listing (names, types, modes, sizes, times, links). A symbolic link that points outside
+    ``folder`` is made last, so nothing is ever written through it. Raises TooLarge,
+    LinkFailed, tarfile.TarError or OSError."""
     digest = hashlib.sha256()
     count = size = 0
     links: list[tarfile.TarInfo] = []
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
+    with tarfile.open(fileobj=stream, mode=mode) as archive:  # type: ignore[call-overload] # any object with read()
         for member in archive:
             count, size = count + 1, size + member.size
             if count > MAX_FILES or size > MAX_BYTES:
-                raise processes.RuntimeFailure(
-                    f"{where}: the working folder {source} holds more than {MAX_FILES} files or "
-                    f"{MAX_BYTES >> 20} MiB; deploy the service's own folder (spec.run.workingDir)."
-                )
+                raise TooLarge(f"more than {MAX_FILES} files or {MAX_BYTES >> 20} MiB")
             digest.update(
                 f"{member.name}\0{member.type!r}\0{member.mode}\0{member.size}\0{member.mtime}\0"
                 f"{member.linkname}\n".encode()
             )
-            if member.name == ".":
+            if member.name in (".", "./", ""):
                 continue
-            if member.issym() and not _inside(member, staging):
+            if member.issym() and not _inside(member, folder):
                 links.append(member)  # made last, so nothing is ever written through it
                 continue
-            archive.extract(member, staging, filter="data")
+            archive.extract(member, folder, filter="data")
         while stream.read(1 << 16):
             pass  # the archive's padding: read to the end, so the packer finishes writing
     for member in links:
         try:
-            os.symlink(member.linkname, os.path.join(staging, member.name))
+            os.symlink(member.linkname, os.path.join(folder, member.name))
         except OSError as e:
-            raise processes.RuntimeFailure(
-                f"{where}: cannot copy the link {member.name} of {source}: {e.strerror or e}"
-            ) from e
+            raise LinkFailed(member.name, e.strerror or str(e)) from e
     return digest.hexdigest()
 
 
@@ -263,21 +348,53 @@ def _inside(link: tarfile.TarInfo, staging: str) -> bool:
     return target == staging or target.startswith(staging + os.sep)
 
 
-def _seal(folder: str, *, gid: int | None) -> None:
+def seal(folder: str, *, gid: int | None, owner: int | None = None) -> None:
     """Folders 0750, files 0640 (0750 if executable), owned by root and the service's group:
-    the replica reads its code and cannot change it. Only root ever wrote ``folder``."""
-    for where, dirs, files in os.walk(folder):
-        for name in [*dirs, *files]:
-            path = os.path.join(where, name)
-            found = os.lstat(path)
-            if gid is not None:
-                os.lchown(path, 0, gid)
-            if not stat.S_ISLNK(found.st_mode):
-                executable = stat.S_ISDIR(found.st_mode) or found.st_mode & stat.S_IXUSR
-                os.chmod(path, 0o750 if executable else 0o640)
+    the replica reads its code and cannot change it. Symbolic links are left as they are.
+
+    Safe on a tree the service's user wrote (``owner``, while a build ran as it): every change
+    is made through a descriptor opened without following links (:func:`os.fwalk` checks each
+    folder it enters), so no link planted in the tree turns root's chown or chmod onto a file
+    outside it; a file that is not ``owner``'s (a hard link to another's), or is neither a
+    folder, a file nor a link (a FIFO, a socket), is removed from the tree."""
+    for _path, dirs, files, dirfd in os.fwalk(folder):
+        _settle(dirfd, 0o750, gid)
+        for name in [*files, *dirs]:  # a link to a folder is listed with the folders, and never entered
+            _seal_entry(dirfd, name, gid=gid, owner=owner)
+
+
+def _seal_entry(dirfd: int, name: str, *, gid: int | None, owner: int | None) -> None:
+    try:
+        found = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(found.st_mode):
+        return  # fwalk settles it when it enters it
+    if stat.S_ISLNK(found.st_mode):
+        if gid is not None:
+            os.chown(name, 0, gid, dir_fd=dirfd, follow_symlinks=False)
+        return
+    if not stat.S_ISREG(found.st_mode) or (owner is not None and found.st_uid != owner):
+        os.unlink(name, dir_fd=dirfd)
+        return
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dirfd)
+    except OSError:  # changed since: a link, or gone; its folder is root's now, so it stays as it is
+        return
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (found.st_dev, found.st_ino) or not stat.S_ISREG(opened.st_mode):
+            os.unlink(name, dir_fd=dirfd)
+            return
+        _settle(fd, 0o750 if opened.st_mode & stat.S_IXUSR else 0o640, gid)
+    finally:
+        os.close(fd)
+
+
+def _settle(fd: int, mode: int, gid: int | None) -> None:
     if gid is not None:
-        os.chown(folder, 0, gid)
-    os.chmod(folder, 0o750)
+        os.fchown(fd, 0, gid)
+    os.fchmod(fd, mode)
 
 
 # --- the runtime ------------------------------------------------------------------------
@@ -303,11 +420,11 @@ def _requirements(path: str, *, shown: str) -> str:
 
 def runtime(root: str, python: str, requirements: str | None, *, where: str) -> str:
     """The virtualenv of ``python`` with ``requirements`` installed, made once per digest."""
-    version = _version(python)
-    digest = hashlib.sha256(f"{os.path.realpath(python)}\0{version}\0{requirements or ''}".encode()).hexdigest()
+    found = version(python)
+    digest = hashlib.sha256(f"{os.path.realpath(python)}\0{found}\0{requirements or ''}".encode()).hexdigest()
     folder = os.path.join(root, "runtimes")
     os.makedirs(folder, mode=0o755, exist_ok=True)
-    path = os.path.join(folder, f"python{'.'.join(version.split('.')[:2])}-{digest[:16]}")
+    path = os.path.join(folder, f"python{'.'.join(found.split('.')[:2])}-{digest[:16]}")
     with _file_lock(path + ".lock"):
         if os.path.exists(os.path.join(path, _READY)):
             return path
@@ -356,7 +473,7 @@ def _readable(path: str) -> None:
 
 
 @functools.cache
-def _version(python: str) -> str:
+def version(python: str) -> str:
     try:
         done = subprocess.run(
             [python, "-c", "import platform; print(platform.python_version())"],
@@ -378,13 +495,13 @@ def base_python(*, shared: bool) -> str:
     """The Python runtimes are made from; with ``shared``, one every user can execute."""
     wanted = os.environ.get(PYTHON_ENV)
     if wanted:
-        if not _usable(wanted, shared=shared):
+        if not usable(wanted, shared=shared):
             raise processes.RuntimeFailure(
                 f"{PYTHON_ENV}={wanted} is not a Python every user can run; name one that is."
             )
         return wanted
     for python in _candidates():
-        if _usable(python, shared=shared):
+        if usable(python, shared=shared):
             return python
     raise processes.RuntimeFailure(
         f"found no Python that every user can run (Civic's own, {sys.executable}, is not); "
@@ -403,9 +520,9 @@ def _candidates() -> Iterator[str]:
                 yield os.path.join(folder, wanted)
 
 
-def _usable(python: str, *, shared: bool) -> bool:
-    """True if ``python`` exists and, with ``shared``, every user may reach and execute it."""
-    real = os.path.realpath(python)
+def usable(program: str, *, shared: bool) -> bool:
+    """True if ``program`` exists and, with ``shared``, every user may reach and execute it."""
+    real = os.path.realpath(program)
     if not os.path.isfile(real) or not os.access(real, os.X_OK):
         return False
     if not shared:

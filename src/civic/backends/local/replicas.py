@@ -3,10 +3,11 @@
 The supervisor (:mod:`civic.backends.local.supervision`) holds :class:`Replica` values and
 calls :func:`start` to make one. Where Civic runs as root, a replica runs as its
 service's own user (:mod:`civic.backends.local.tenancy`), from its revision's release
-(:mod:`civic.backends.local.releases`): a read-only copy of the working folder, and a
-virtualenv. Its environment is small and explicit: PATH (the runtime's ``bin`` first, so
-``python`` in a ``run.command`` is the runtime's; a command that names the Python that
-runs Civic gets the runtime's too, which its user can execute), HOME and TMPDIR (its
+(:mod:`civic.backends.local.releases`): the code it was built from and its virtualenv (or a
+read-only copy of the working folder). Its environment is small and explicit: PATH (the
+runtime's ``bin`` first, so ``python`` in a ``run.command`` is the runtime's, then a built
+release's ``node_modules/.bin``; a command that names the Python that runs Civic gets the
+runtime's too, which its user can execute), HOME and TMPDIR (its
 private folders), LANG, the service's resolved variables, ``PORT``, and the marks by
 which adoption knows it again: ``CIVIC_INSTANCE`` (its Civic) and ``CIVIC_REPLICA_ID``.
 ``$PORT`` in the command's arguments is replaced too.
@@ -90,7 +91,7 @@ def environ_for(
     tenant: tenancy.Tenant,
     release: releases.Release,
 ) -> dict[str, str]:
-    path = os.pathsep.join([release.bin, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
+    path = os.pathsep.join([*release.path, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
     env = {
         "PATH": path,
         "HOME": tenant.home,

@@ -18,7 +18,12 @@ read-only data), else platformdirs' user data dir (``~/.local/share/civic``)::
         run-dir                               which run dir it belongs to, for :func:`sweep`
         services/<env>/<service>/             root:<its gid> 0750
           home/  tmp/                         its HOME and TMPDIR: <its uid> 0700
-          releases/<revision>-<digest>/       a read-only copy of its working folder
+          cache/                              its builds' HOME, uv and npm caches: <its uid> 0700
+          built/<lock digest>                 lock files built before (builds): root 0700
+          releases/                           root:<its gid> 0750
+            <build id>/app/ venv/ build.json  a release built from uploaded code (builds), sealed
+            .building-<build id>/             a build under way: <its uid> 0700
+            <revision>-<digest>/              a read-only copy of a working folder (no upload)
 
 :func:`of` gives the :class:`Instance` of a run dir; the local backend, the replicas and
 adoption all reach it that way.
@@ -103,6 +108,16 @@ class Tenant:
     def releases(self) -> str:
         return os.path.join(self.folder, "releases")
 
+    @property
+    def cache(self) -> str:
+        """Its builds' caches (uv's, npm's) and their HOME: its own, shared with no other service."""
+        return os.path.join(self.folder, "cache")
+
+    @property
+    def built(self) -> str:
+        """Civic's marks of the lock files it has built for the service (root's: the builds cannot forge one)."""
+        return os.path.join(self.folder, "built")
+
 
 class Instance:
     """One Civic's tenants, by its run dir; isolated unless told or unable."""
@@ -147,14 +162,16 @@ class Instance:
         if not self.isolated:
             for path in (folder, os.path.join(folder, "home"), os.path.join(folder, "tmp")):
                 _folder(path, 0o700)
-            _folder(os.path.join(folder, "releases"), 0o700)
+            for path in ("releases", "cache", "built"):
+                _folder(os.path.join(folder, path), 0o700)
             return Tenant(environment, service, folder, None)
 
         def settle(uid: int) -> None:
             _folder(folder, 0o750, gid=uid)
-            for private in ("home", "tmp"):
+            for private in ("home", "tmp", "cache"):
                 _folder(os.path.join(folder, private), 0o700, uid=uid, gid=uid)
             _folder(os.path.join(folder, "releases"), 0o750, gid=uid)
+            _folder(os.path.join(folder, "built"), 0o700)
 
         uid = identities.allocate(self.registry, key=f"{self.id}/{environment}/{service}", folder=folder, settle=settle)
         return Tenant(environment, service, folder, uid)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 BASELINE = "0001_baseline"
 """The revision of the schema of the last release before migrations."""
-HEAD = "0002_tokens_routes"
+HEAD = "0003_releases"
 """The newest revision in ``versions/`` (a test keeps the two equal)."""
 VERSION_TABLE = "alembic_version"
 LEGACY_MARK = "civic_objects"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from civic.store import alerts, database, deployments  # noqa: F401 - each adds its tables to the metadata
+from civic.store import alerts, database, deployments, releases  # noqa: F401 - each adds its tables to the metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
