@@ -158,3 +158,26 @@ def test_a_working_folder_inside_the_uploaded_code_passes():
         "  run: {command: python app.py}\n", "  run: {command: python app.py, workingDir: src/web}\n"
     )
     assert prepare(text).service.spec.run.working_dir == "src/web"
+
+
+def test_a_cap_on_requested_cpu_counts_what_replicas_request():
+    env = environment(quota={"replicas": 10, "services": 2, "requestsCpu": "500m"})
+    service, doc = deploys.parse(
+        SERVICE.replace("  replicas: 3\n", "  replicas: 2\n  resources: {cpu: '1', requestCpu: 200m}\n"),
+        file="civic.service.yaml",
+    )
+    with pytest.raises(PolicyDenied) as e:  # 2 replicas + 1 surge at 200m: 600m of 500m
+        deploys.prepare(service, environment=env, platform=PLATFORM, others={}, secret_names={"api-key"}, doc=doc)
+    assert "may use 500m of requestsCpu" in e.value.message and "spec.resources.requestCpu" in e.value.message
+    fits = SERVICE.replace("  replicas: 3\n", "  replicas: 1\n  resources: {cpu: '1', requestCpu: 200m}\n")
+    service, doc = deploys.parse(fits, file="civic.service.yaml")
+    deploys.prepare(service, environment=env, platform=PLATFORM, others={}, secret_names={"api-key"}, doc=doc)
+
+
+def test_kubernetes_renders_caps_on_requests_beside_caps_on_limits():
+    from civic.backends.kubernetes import manifests
+
+    env = environment(quota={"cpu": "4", "requestsCpu": "1", "requestsMemory": "2Gi"})
+    hard = manifests.resource_quota(env, PLATFORM)["spec"]["hard"]
+    assert (hard["limits.cpu"], hard["requests.cpu"], hard["requests.memory"]) == ("4", "1", "2Gi")
+    assert "requests.cpu" not in manifests.resource_quota(environment(), PLATFORM)["spec"]["hard"]

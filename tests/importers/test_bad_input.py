@@ -79,7 +79,7 @@ def test_values_are_normalised_and_each_rewrite_reported(fixture_import):
         ("production", "no", "False"),
         ("business-unit", "laa", "LAA"),
         ("review-after", "31/01/2027", "2027-01-31"),
-        ("team-name", "LAA-Apply", "laa-apply"),
+        ("team-name", "LAA-Apply", "laa-apply-2"),
         ("hostname", "Apply-Dev.Service.Justice.gov.uk", "apply-dev.service.justice.gov.uk"),
     } <= seen
 
@@ -94,9 +94,9 @@ def test_backing_services_and_network_intent_from_the_fixture(fixture_import):
         "submissions": {"type": "queue"},
         "submissions-dead-letter-queue": {"type": "queue"},
     }
-    assert env["network"] == {"allowIngress": True, "allowFrom": ["apply-api-dev"]}
+    assert env["network"] == {"allowFrom": ["apply-api-dev"], "allowIngress": True, "allowMonitoring": False}
     assert env["quota"] == {"replicas": 20, "cpu": "4", "memory": "8Gi"}
-    assert env["access"] == [{"team": "laa-apply"}, {"team": "laa-readers", "role": "view"}]
+    assert env["access"] == [{"team": "laa-apply-2"}, {"team": "laa-readers", "role": "view"}]
     reasons = {(e.file, e.reason) for e in _entries(report, "apply-dev") if e.outcome == "skipped"}
     assert reasons >= {
         ("resources/irsa.tf", "unmapped-module"),
@@ -110,11 +110,15 @@ def test_backing_services_and_network_intent_from_the_fixture(fixture_import):
     }
 
 
-def test_github_teams_that_collide_become_one_team_and_are_reported(fixture_import):
+def test_github_teams_that_collide_are_kept_apart_and_reported(fixture_import):
+    """One Civic team for both would bind each GitHub team where only the other is bound."""
     report, texts = fixture_import
-    team = yaml.safe_load(texts["teams/laa-apply.yaml"])
-    assert team["spec"]["githubTeams"] == ["LAA-Apply", "laa-apply"]
-    assert any(e.kind == "Team" and "collide" in e.detail for e in report.entries)
+    assert yaml.safe_load(texts["teams/laa-apply.yaml"])["spec"]["githubTeams"] == ["laa-apply"]
+    assert yaml.safe_load(texts["teams/laa-apply-2.yaml"])["spec"]["githubTeams"] == ["LAA-Apply"]
+    assert yaml.safe_load(texts["environments/apply-api-dev/environment.yaml"])["spec"]["access"] == [
+        {"team": "laa-apply"}
+    ]
+    assert any(e.kind == "Team" and "collide" in e.detail and "kept apart" in e.detail for e in report.entries)
 
 
 def test_a_missing_source_folder_is_a_clear_usage_error(cli, tmp_path):

@@ -85,7 +85,15 @@ def test_contact_moj_production_maps_its_source_values(corpus_import, corpus):
         "defaultRequestCpu": "10m",
         "defaultRequestMemory": "100Mi",
     }
-    assert spec["network"] == {"allowIngress": True}
+    scraping = {  # for some pods only: kept as written, and no namespace-wide allowMonitoring
+        "name": "allow-prometheus-scraping",
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "contact-moj"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"component": "monitoring"}}}]}],
+        },
+    }
+    assert spec["network"] == {"allowIngress": True, "allowMonitoring": False, "extraPolicies": [scraping]}
     assert spec["hosts"] == ["contact-moj.service.justice.gov.uk", "duplicate.contact-moj.service.justice.gov.uk"]
     assert spec["scrape"] == [
         {"name": "contact-moj", "port": "metrics", "selector": {"app": "contact-moj-service"}, "interval": "15s"}
@@ -143,8 +151,9 @@ def test_skipped_objects_say_why(corpus_import):
     for entry in report.entries:
         if entry.outcome == "skipped":
             assert entry.reason and entry.detail, entry
-    selector = [e for e in report.entries if e.reason == "selector-policy"]
-    assert {e.namespace for e in selector} == {
+    assert not [e for e in report.entries if e.reason == "selector-policy"]
+    by_label = [e for e in report.entries if e.outcome == "kept-stricter" and "namespaces labelled" in e.detail]
+    assert {e.namespace for e in by_label} == {  # custom namespace labels: kept as written
         "cloud-platform-monitoring-alerts",
         "laa-maat-data-api-uat",
         "token-verification-api-prod",

@@ -78,8 +78,10 @@ def test_json_plan_is_documented_shape(cli, changed_estate):
     assert body["formatVersion"] == 1
     assert body["summary"] == {"create": 1, "update": 2, "delete": 1, "unchanged": 9}
     assert body["routing"] == [
-        "alerts for environment laa-apply-dev will now go to: critical, warning → #apply-dev (laa-apply/apply-dev)",
-        "alerts for environment laa-apply-staging will now go to: critical, warning → #apply-dev (laa-apply/apply-dev)",
+        "alerts for environment laa-apply-dev will now go to: critical, warning → #apply-dev (laa-apply/apply-dev; "
+        "webhook secret 'apply-slack-webhook' not set yet)",
+        "alerts for environment laa-apply-staging will now go to: critical, warning → #apply-dev (laa-apply/apply-dev; "
+        "webhook secret 'apply-slack-webhook' not set yet)",
         "alerts for environment opg-lpa-test will now go to: team opg-lpa has no channel for this "
         "environment: alerts reach Civic only",
     ]

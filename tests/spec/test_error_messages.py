@@ -89,8 +89,8 @@ CASES = [
         ENV,
         _replace("  production: false", "  production: false\n  colour: blue"),
         f"{ENV}:13:3: spec.colour: unknown field 'colour'; the fields here are: access, alertRules, "
-        "application, backingServices, businessUnit, environmentName, hosts, limits, network, owner, "
-        "policyExceptions, "
+        "application, backingServices, businessUnit, environmentName, hosts, limits, namespaceLabels, network, owner, "
+        "ownerAccess, policyExceptions, "
         "production, quota, reviewAfter, scrape, secrets, serviceArea, sourceCode, team, teamChannel, variables.",
     ),
     (

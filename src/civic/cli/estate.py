@@ -71,7 +71,15 @@ def plan(
         result = applying.plan(
             loaded, store, only=only, revision=vcs.revision(root), allow_delete_production=allow_delete_production
         )
-        alert_routes = routing.changes(result, loaded, store.specs({a.key for a in result.actions}))
+        from civic.store import state as state_store  # loaded by open_store already; SQLAlchemy is slow to import
+
+        with_values = store.secret_fingerprints()
+        alert_routes = routing.changes(
+            result,
+            loaded,
+            store.specs({a.key for a in result.actions}),
+            secret_set=lambda team, name: name in with_values.get(state_store.team_scope(team), {}),
+        )
     finally:
         store.close()
     if output is PlanOutput.json:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from civic.cli import common
 from civic.cli.common import EstateOption
-from civic.errors import UsageError
+from civic.errors import BackendError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,7 +87,10 @@ def render(
     if validate:
         wrong = clusters.validate(rendered)
         if wrong:
-            raise UsageError("rendered objects are not valid:\n" + "\n".join(f"  {w}" for w in wrong))
+            # A problem found, not a wrong command: exit 1 (BackendError), as the help says.
+            raise BackendError(
+                "rendered objects are not valid, so nothing was printed:\n" + "\n".join(f"  {w}" for w in wrong)
+            )
     sys.stdout.write(rendered.yaml())
     enforced = rendered.enforced
     if enforced.missing:

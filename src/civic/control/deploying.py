@@ -273,7 +273,12 @@ def check_quota(
             f"{most} plus {surge} during the rollout, and other services hold {used}. Lower "
             "replicas (or autoscaling.max) or raise spec.quota.replicas in its environment.yaml."
         )
-    for field, parse, per in (("cpu", quantities.millicores, _cpu), ("memory", quantities.bytes_, _memory)):
+    for field, parse, per in (
+        ("cpu", quantities.millicores, _cpu),
+        ("memory", quantities.bytes_, _memory),
+        ("requests_cpu", quantities.millicores, _cpu),
+        ("requests_memory", quantities.bytes_, _memory),
+    ):
         total = getattr(quota, field) or getattr(default, field)
         if total is None:
             continue
@@ -281,11 +286,15 @@ def check_quota(
         mine = per(spec, environment, platform) * (most + surge)
         if need + mine > parse(total):
             return (
-                f"environment '{name}' may use {total} of {field} across its replicas, surge "
-                f"included; this deploy would take it over. Lower spec.resources.{field} or "
-                f"replicas, or raise spec.quota.{field} in its environment.yaml."
+                f"environment '{name}' may use {total} of {_QUOTA_NAMES[field]} across its replicas, surge "
+                f"included; this deploy would take it over. Lower spec.resources.{_RESOURCE[field]} or "
+                f"replicas, or raise spec.quota.{_QUOTA_NAMES[field]} in its environment.yaml."
             )
     return None
+
+
+_QUOTA_NAMES = {"cpu": "cpu", "memory": "memory", "requests_cpu": "requestsCpu", "requests_memory": "requestsMemory"}
+_RESOURCE = {"cpu": "cpu", "memory": "memory", "requests_cpu": "requestCpu", "requests_memory": "requestMemory"}
 
 
 def _cpu(spec: models.ServiceSpec, env: models.Environment, platform: models.Platform) -> int:

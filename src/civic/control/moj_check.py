@@ -2,20 +2,21 @@
 
 The I/O half of :mod:`civic.importers.comparison`: it imports a cloud-platform-environments
 checkout into a temporary estate, renders every environment with the Kubernetes backend
-(for a cluster set up as the MoJ's live cluster is) and compares each with the
-namespace's own 00-04 files. Called by scripts/compare-moj and the tests.
+(for a cluster set up as the MoJ's live cluster is) and compares each with the objects
+of the namespace's own YAML files: every file the importer reads, whatever its name
+(00-namespace.yaml, 02-limit-range.yaml, 04-networkpolicy.yml ...), read by the same
+code. Called by scripts/compare-moj and the tests.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from civic.backends.kubernetes import inputs, rendering
-from civic.importers import comparison, importing
+from civic.importers import comparison, documents, importing, moj, normalise
 from civic.spec import estate as estate_mod
 from civic.spec import models
 
@@ -31,18 +32,26 @@ ALIASES = {"ingress-controllers": LIVE.ingress_namespace, "monitoring": LIVE.mon
 """The MoJ selects its system namespaces by a ``component`` label."""
 
 
-def originals(folder: str) -> list[dict[str, Any]]:
+def originals(files: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The objects of a namespace folder's YAML files, as the importer reads them.
+
+    ``files`` is the folder's entry of :func:`importing.read_source`; the files chosen
+    (:func:`moj.is_yaml`) and the parser (:func:`documents.split`, bounded) are the importer's.
+    """
     out: list[dict[str, Any]] = []
-    for name in comparison.FILES:
-        path = os.path.join(folder, name)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                out += [d for d in yaml.safe_load_all(f) if d]
+    for rel, text in sorted(files.items()):
+        if moj.is_yaml(rel) and "\x00" not in text:
+            parts = documents.split(text, file=rel)
+            out += [p.document.data for p in parts if p.document and isinstance(p.document.data, dict)]
     return out
 
 
 def run(src: str) -> tuple[list[comparison.Difference], list[str]]:
-    """Every difference, and the namespaces that were not imported (so not compared)."""
+    """Every difference, and the namespace folders that were not imported (so not compared).
+
+    A missing ``src``, or one without namespaces/, is a :class:`~civic.errors.UsageError`.
+    """
+    source = importing.read_source(src)
     result = importing.run(src)
     with tempfile.TemporaryDirectory() as tmp:
         dest = os.path.join(tmp, "estate")
@@ -50,11 +59,13 @@ def run(src: str) -> tuple[list[comparison.Difference], list[str]]:
         loaded = estate_mod.load(dest)
     differences: list[comparison.Difference] = []
     skipped = []
-    for cluster, name, _ in importing.read_source(src):
-        folder = os.path.join(src, importing.NAMESPACES_DIR, cluster, name)
-        if name not in loaded.environments:
-            skipped.append(name)
+    # The report keys folders by cluster and name: a name in two clusters is compared once, with its own files.
+    written = {(n.cluster, n.namespace): n.environment for n in result.report.namespaces if n.imported}
+    for cluster, folder, files in source:
+        env = written.get((cluster, normalise.to_name(folder)))
+        if env is None or env not in loaded.environments:
+            skipped.append(folder)
             continue
-        rendered = rendering.render(inputs.desired(loaded, name), LIVE).objects()
-        differences += comparison.compare(name, originals(folder), rendered, aliases=ALIASES)
+        rendered = rendering.render(inputs.desired(loaded, env), LIVE).objects()
+        differences += comparison.compare(env, originals(files), rendered, aliases=ALIASES)
     return differences, skipped

@@ -3,6 +3,7 @@
     moj          one cloud-platform-environments namespace folder → environment fields [pure]
     documents    multi-document YAML with real line numbers                            [pure]
     terraform    resources/*.tf module sources → backing services                      [pure]
+    hclscan      a fast scan of an HCL file's blocks, for terraform                    [pure]
     normalise    free-form values → Civic's vocabulary                                 [pure]
     assembly     all namespaces → estate texts, checked as civic validate checks       [pure]
     report       what was mapped, normalised and skipped, and why                      [pure]

@@ -1,8 +1,10 @@
 """The MoJ's own namespace objects against what Civic renders for the imported environment.
 
-For one namespace, :func:`compare` takes the original 00-04 files' objects (Namespace,
-RoleBindings, LimitRange, ResourceQuota, NetworkPolicies) and Civic's rendering of the
-environment imported from them, and lists each :class:`Difference`: a Namespace label
+For one namespace, :func:`compare` takes the objects of the folder's own YAML files
+(Namespace, RoleBindings, LimitRange, ResourceQuota, NetworkPolicies, in whatever file
+the MoJ put them; :mod:`civic.control.moj_check` reads them as the importer does) and
+Civic's rendering of the environment imported from them, and lists each
+:class:`Difference`: a Namespace label
 or annotation, a RoleBinding subject, a LimitRange or quota value, a source the network
 policies admit. Each has a ``category`` with the namespace's own values taken out, so
 that docs/kubernetes.md can explain every category once and the test can check that
@@ -20,7 +22,6 @@ from typing import Any
 from civic.spec import quantities
 
 Obj = Mapping[str, Any]
-FILES = ("00-namespace.yaml", "01-rbac.yaml", "02-limitrange.yaml", "03-resourcequota.yaml", "04-networkpolicy.yaml")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -44,6 +45,7 @@ class Difference:
 
 def _general(what: str) -> str:
     what = re.sub(r"^(subject Group github:)\S+", r"\1<team>", what)
+    what = re.sub(r"^(subject .* -> )Role \S+$", r"\1<a Role of the namespace>", what)
     what = re.sub(
         r"^admits namespace (?!ingress-controllers$|monitoring$).*", "admits namespace <an environment>", what
     )
@@ -88,11 +90,13 @@ def _metadata(objs: list[Obj], field: str) -> dict[str, Any]:
 
 
 def _subjects(objs: list[Obj]) -> dict[str, str]:
-    return {
-        f"{s.get('kind')} {s.get('name')} -> {(o.get('roleRef') or {}).get('name', '')}": "bound"
-        for o in objs
-        for s in o.get("subjects") or []
-    }
+    return {f"{s.get('kind')} {s.get('name')} -> {_role(o)}": "bound" for o in objs for s in o.get("subjects") or []}
+
+
+def _role(binding: Obj) -> str:
+    """The bound role's name; a namespace's own Role is marked so (Civic binds ClusterRoles only)."""
+    ref = binding.get("roleRef") or {}
+    return f"Role {ref.get('name', '')}" if ref.get("kind") == "Role" else str(ref.get("name", ""))
 
 
 def _limits(objs: list[Obj]) -> dict[str, Any]:
@@ -212,6 +216,12 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
     ): "the MoJ file lacks it; Civic always names the owning team",
     (
         "Namespace",
+        "annotation cloud-platform.justice.gov.uk/team-name",
+        "changed",
+    ): "the MoJ's value lists several teams, or is a display name: the importer names the GitHub team the "
+    "namespace's bindings name (or one that needs an owner), and the import report says so",
+    (
+        "Namespace",
         "annotation cloud-platform.justice.gov.uk/review-after",
         "missing",
     ): "the MoJ file has an empty value; Civic writes no empty annotation",
@@ -236,32 +246,11 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "changed",
     ): "the importer normalises environment names (dev -> development, prod -> production)",
     (
-        "Namespace",
-        "label component",
-        "missing",
-    ): "a system namespace's selector label; Civic selects namespaces by kubernetes.io/metadata.name",
-    (
-        "NetworkPolicy",
-        "admits namespace monitoring",
-        "extra",
-    ): "Civic always admits the monitoring namespace, so that Prometheus can scrape the metrics "
-    "of the ServiceMonitor Civic renders for every service; the MoJ's 00-04 files do not",
-    (
         "NetworkPolicy",
         "admits namespace <an environment>",
         "missing",
     ): "the namespace it admits is not in this corpus, so the import could not check it exists; "
     "the report lists it and an estate adds spec.network.allowFrom when it does",
-    (
-        "NetworkPolicy",
-        "admits namespaces by label",
-        "missing",
-    ): "a selector by a custom namespace label; Civic's network intent names environments",
-    (
-        "NetworkPolicy",
-        "admits pods by label",
-        "missing",
-    ): "a pod-level rule (one app only); Civic's network intent is per environment",
     **{
         (
             "ResourceQuota",
@@ -276,12 +265,18 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
             f"subject Group github:<team> -> {role}",
             "missing",
         ): "a cluster-specific ClusterRole the MoJ defines; Civic grants only admin, edit and view"
-        for role in ("ephemeral-container-access", "calico-network-policy-access")
+        for role in ("calico-network-policy-access",)
     },
     (
         "RoleBinding",
         "subject ServiceAccount default -> admin",
         "missing",
     ): "Civic grants roles to teams, never to a service account (policy access-teams-only)",
+    (
+        "RoleBinding",
+        "subject Group github:<team> -> <a Role of the namespace>",
+        "missing",
+    ): "a Role the namespace defines itself (its own verbs); Civic grants only admin, edit and view, so the "
+    "team gets less, never more, and the import report lists the binding as custom-role",
 }
 """Every kind of difference the corpus shows, and why Civic's rendering is right."""

@@ -10,13 +10,16 @@ hostnames claimed twice, business-unit spellings) is left in ``pending`` for
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic
+
 from civic.importers import documents, normalise, terraform
-from civic.importers.report import DEFAULT, MAPPED, SKIPPED, Entry, Normalisation
-from civic.spec import quantities
+from civic.importers.report import DEFAULT, KEPT_STRICTER, MAPPED, SKIPPED, Entry, Normalisation
+from civic.spec import models, quantities
 
 MOJ = "cloud-platform.justice.gov.uk/"
 SKIP_MARKER = "APPLY_PIPELINE_SKIP_THIS_NAMESPACE"
@@ -62,6 +65,7 @@ class Claim:
     kind: str
     name: str
     note: str = ""
+    label: str = ""  # an allowFrom claim: the namespace label its selector names it by
 
 
 @dataclasses.dataclass
@@ -79,6 +83,7 @@ class Namespace:
     normalisations: list[Normalisation] = dataclasses.field(default_factory=list)
     failed: str = ""
     business_unit_line: tuple[str, int] = ("", 0)
+    channel_line: tuple[str, int] = ("", 0)  # where the slack-channel annotation is
 
     def entry(
         self,
@@ -92,7 +97,9 @@ class Namespace:
         reason: str = "",
         detail: str = "",
     ) -> None:
-        self.entries.append(Entry(self.name, file, line, kind, name, outcome, target, reason, detail))
+        self.entries.append(
+            Entry(self.name, file, line, kind, name, outcome, target, reason, detail, cluster=self.cluster)
+        )
 
     def skip(self, file: str, line: int, kind: str, name: str, reason: str, detail: str) -> None:
         self.entry(file, line, kind, name, SKIPPED, reason=reason, detail=detail)
@@ -101,7 +108,17 @@ class Namespace:
         self, file: str, line: int, field: str, kind: str, original: Any, value: Any, note: str | None
     ) -> None:
         if note:
-            self.normalisations.append(Normalisation(self.name, file, line, field, kind, original, value, note))
+            self.normalisations.append(
+                Normalisation(self.name, file, line, field, kind, original, value, note, cluster=self.cluster)
+            )
+
+
+def is_yaml(rel: str) -> bool:
+    """Whether ``rel`` (a path in a namespace folder) is read as Kubernetes YAML: any name at the top.
+
+    The MoJ's names vary (04-networkpolicy.yml, 02-limit-range.yaml); scripts/compare-moj reads the same.
+    """
+    return rel.endswith((".yaml", ".yml")) and "/" not in rel
 
 
 def read_namespace(*, cluster: str, folder: str, files: Mapping[str, str]) -> Namespace:
@@ -120,7 +137,7 @@ def read_namespace(*, cluster: str, folder: str, files: Mapping[str, str]) -> Na
     for rel, text in sorted(files.items()):
         if "\x00" in text:
             ns.skip(rel, 1, "File", rel, "parse-error", f"{rel}: is not UTF-8 text")
-        elif rel.endswith((".yaml", ".yml")) and "/" not in rel:
+        elif is_yaml(rel):
             parts += [(rel, part) for part in documents.split(text, file=rel)]
         elif rel.startswith("resources/") and rel.endswith(".tf"):
             _terraform(ns, rel, text)
@@ -292,10 +309,32 @@ def _namespace(ns: Namespace, rel: str, part: documents.Part) -> None:
     team = str(values.get(MOJ + "team-name") or "").strip()
     if team:
         ns.annotations["civic.import/team-name"] = team
+    kept = _namespace_labels(ns, labels)
     for key, value in sorted(values.items()):
-        if key not in _MAPPED_META:
+        if key not in _MAPPED_META and key not in kept:
             ns.annotations[key] = str(value)
     ns.entry(rel, part.line(), "Namespace", ns.name, MAPPED, target="spec")
+
+
+_LABELS = pydantic.TypeAdapter(dict[models.LabelKey, models.LabelValue])  # spec.namespaceLabels' own check
+
+
+def _namespace_labels(ns: Namespace, labels: dict[str, Any]) -> set[str]:
+    """The Namespace's own labels, kept as labels (other namespaces' network policies select
+    by them); the ones Civic renders itself (Kubernetes' own, Pod Security) stay annotations."""
+    out: dict[str, str] = {}
+    for key, raw in sorted(labels.items()):
+        value = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if key in _MAPPED_META:
+            continue
+        try:
+            _LABELS.validate_python({key: value})
+        except pydantic.ValidationError:
+            continue  # Kubernetes' own prefixes, or not a label Kubernetes takes: an annotation, as before
+        out[key] = value
+    if out:
+        ns.spec["namespaceLabels"] = out
+    return set(out)
 
 
 def _source_code(ns: Namespace, rel: str, line: int, raw: Any) -> None:
@@ -330,6 +369,7 @@ def _channel(ns: Namespace, rel: str, at: Any, values: dict[str, Any]) -> None:
     channel, why = normalise.slack_channel(raw)
     if channel:
         ns.spec["teamChannel"] = channel
+        ns.channel_line = (rel, at(key))
         ns.normalised(
             rel, at(key), "spec.teamChannel", "slack-channel", raw, channel, "; ".join(n for n in (note, why) if n)
         )
@@ -339,7 +379,11 @@ def _channel(ns: Namespace, rel: str, at: Any, values: dict[str, Any]) -> None:
 
 
 def _rolebinding(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
-    role = str((data.get("roleRef") or {}).get("name", ""))
+    ref = data.get("roleRef")
+    ref = ref if isinstance(ref, dict) else {}
+    role = str(ref.get("name", ""))
+    if ref.get("kind") != "ClusterRole" and role in GRANT_ROLES:
+        role = f"{ref.get('kind', 'Role')} {role}"  # a namespace's own Role named so is not the ClusterRole
     subjects = data.get("subjects") or []
     if not isinstance(subjects, list) or not subjects:
         ns.skip(rel, part.line(), "RoleBinding", name, "invalid-value", "a RoleBinding with no subjects")
@@ -390,26 +434,14 @@ def _rolebinding(ns: Namespace, rel: str, part: documents.Part, data: dict[str, 
         grant = {"team": team} if role == "admin" else {"team": team, "role": role}
         if grant not in grants:
             grants.append(grant)
-        info["roles"].append(role)
+        info["roles"].append((slug, role))  # which GitHub team had which role: assembly may keep them apart
         ns.entry(rel, line, "RoleBinding", label, MAPPED, target="spec.access")
 
 
 def _owning_team(ns: Namespace) -> None:
     named = ns.annotations.pop("civic.import/team-name", "")
-    team = normalise.to_name(named) if named else ""
-    if team and normalise.is_name(team):
-        ns.teams.setdefault(team, {"github": set(), "roles": []})
-        if team != named:
-            ns.normalised(
-                "00-namespace.yaml",
-                0,
-                "spec.team",
-                "team-name",
-                named,
-                team,
-                f"the team-name '{named}' is not a Civic name",
-            )
-    else:
+    team = _named_team(ns, named) if named else ""
+    if not team:
         admins = [g["team"] for g in ns.spec.get("access", []) if "role" not in g]
         team = admins[0] if admins else ""
         if not team:
@@ -426,6 +458,48 @@ def _owning_team(ns: Namespace) -> None:
             + ("the first admin GitHub team owns it" if admins else "no GitHub team either: team 'unassigned'"),
         )
     ns.spec["team"] = team
+    _owner_access(ns, team)
+
+
+def _named_team(ns: Namespace, named: str) -> str:
+    """The team a team-name annotation names: of several ('a,b'), the first one that a
+    RoleBinding here makes admin, else the first bound at all, else the first."""
+    names = [n for n in (normalise.to_name(p) for p in named.replace(";", ",").split(",")) if normalise.is_name(n)]
+    if not names:
+        return ""
+    admins = {g["team"] for g in ns.spec.get("access", []) if "role" not in g}
+    bound = [n for n in names if n in admins] or [n for n in names if ns.teams.get(n, {}).get("github")]
+    team = (bound or names)[0]
+    info = ns.teams.setdefault(team, {"github": set(), "roles": []})
+    if len(names) == 1 and team != named:
+        info["display"] = named
+    note: str | None = None
+    if len(names) > 1:
+        why = "which a RoleBinding here names" if bound else "none is bound here, so the first"
+        note = f"the team-name lists {len(names)} teams; '{team}', {why}, owns it"
+    elif team != named:
+        note = f"the team-name '{named}' is not a Civic name"
+    ns.normalised("00-namespace.yaml", 0, "spec.team", "team-name", named, team, note)
+    return team
+
+
+def _owner_access(ns: Namespace, team: str) -> None:
+    """Access only as the source grants it: an owner with no binding there gets none."""
+    grants = ns.spec.get("access", [])
+    if any(g["team"] == team for g in grants):
+        return
+    if not grants:
+        ns.spec["ownerAccess"] = False
+    ns.entry(
+        "00-namespace.yaml",
+        0,
+        "RoleBinding",
+        f"(owner {team})",
+        KEPT_STRICTER,
+        target="spec.ownerAccess" if not grants else "spec.access",
+        detail=f"the owning team '{team}' has no admin, edit or view binding in the source, so it is granted "
+        + ("nothing, and no one else is either: ownerAccess: false" if not grants else "nothing"),
+    )
 
 
 # --- quota, limits, network -----------------------------------------------------------
@@ -434,17 +508,22 @@ _QUOTA_KEYS = {
     "pods": "replicas",
     "count/pods": "replicas",
     "limits.cpu": "cpu",
-    "cpu": "cpu",
-    "requests.cpu": "cpu",
+    "cpu": "requestsCpu",  # Kubernetes: the plain names cap requests
+    "requests.cpu": "requestsCpu",
     "limits.memory": "memory",
-    "memory": "memory",
-    "requests.memory": "memory",
+    "memory": "requestsMemory",
+    "requests.memory": "requestsMemory",
 }
 
 
 def _quota(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
+    """Civic's quota caps replicas, the limits of CPU and memory (``limits.*``) and their requests
+    (``requests.*``, and the plain ``cpu`` and ``memory``, which Kubernetes counts as requests),
+    each as its own field. Of two caps on one field (two keys, or two ResourceQuotas), the lower
+    is kept, as Kubernetes enforces both."""
     hard = (data.get("spec") or {}).get("hard") or {}
     quota = ns.spec.setdefault("quota", {})
+    valid = []
     for key, value in hard.items():
         line = part.line(("spec", "hard", key))
         field = _QUOTA_KEYS.get(key)
@@ -460,19 +539,69 @@ def _quota(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], 
             continue
         try:
             converted = int(str(value)) if field == "replicas" else str(value)
-            if field == "cpu":
-                quantities.millicores(converted)
-            elif field == "memory":
-                quantities.bytes_(converted)
+            size = _quota_size(field, converted)
         except ValueError as e:
             ns.skip(rel, line, "ResourceQuota", f"{name}: {key}", "invalid-value", str(e))
             continue
-        if field in quota and key.startswith("requests."):
-            continue  # limits.* wins over requests.* for the same field
-        quota[field] = converted
-        ns.entry(rel, line, "ResourceQuota", f"{name}: {key}", MAPPED, target=f"spec.quota.{field}")
+        valid.append((_quota_rank(key), key, field, converted, size, line))
+    chosen: dict[str, str] = {}
+    for rank, key, field, value, size, line in sorted(valid, key=lambda v: v[0]):
+        label = f"{name}: {key}"
+        if field in chosen and _quota_rank(chosen[field]) < rank:
+            ns.skip(
+                rel,
+                line,
+                "ResourceQuota",
+                label,
+                "no-equivalent",
+                f"Civic's quota caps the limits only: '{key}: {value}' is not kept; "
+                f"'{chosen[field]}' is spec.quota.{field}",
+            )
+            continue
+        if field in quota and _quota_size(field, quota[field]) <= size:
+            ns.skip(
+                rel,
+                line,
+                "ResourceQuota",
+                label,
+                "duplicate",
+                f"spec.quota.{field} is already {quota[field]} (lower), from another key or ResourceQuota",
+            )
+            continue
+        if field in quota:
+            _quota_retract(ns, field, value)
+        quota[field] = value
+        chosen[field] = key
+        detail = ""
+        ns.entry(rel, line, "ResourceQuota", label, MAPPED, target=f"spec.quota.{field}", detail=detail)
     if not quota:
         ns.spec.pop("quota")
+
+
+def _quota_rank(key: str) -> int:
+    return 1 if key.startswith("requests.") or key in ("cpu", "memory") else 0
+
+
+def _quota_size(field: str, value: Any) -> int:
+    if field in ("cpu", "requestsCpu"):
+        return quantities.millicores(value)
+    if field in ("memory", "requestsMemory"):
+        return quantities.bytes_(value)
+    return int(value)
+
+
+def _quota_retract(ns: Namespace, field: str, value: Any) -> None:
+    """A lower cap replaces one mapped before: that one's entry says so now."""
+    target = f"spec.quota.{field}"
+    for i, e in enumerate(ns.entries):
+        if e.kind == "ResourceQuota" and e.outcome == MAPPED and e.target == target:
+            ns.entries[i] = dataclasses.replace(
+                e,
+                outcome=SKIPPED,
+                target="",
+                reason="duplicate",
+                detail=f"{target} is {value} (lower), from another key or ResourceQuota",
+            )
 
 
 _LIMIT_FIELDS = {
@@ -510,92 +639,228 @@ def _limitrange(ns: Namespace, rel: str, part: documents.Part, data: dict[str, A
         ns.spec.pop("limits")
 
 
+# --- network ---------------------------------------------------------------------------
+
+KUBERNETES_NAME = "kubernetes.io/metadata.name"
+PLATFORM_NAMESPACES = {
+    "allowIngress": {"component": "ingress-controllers", KUBERNETES_NAME: "ingress-controllers"},
+    "allowMonitoring": {"component": "monitoring", KUBERNETES_NAME: "monitoring"},
+}
+"""The labels the platform's own namespaces carry (cloud-platform-infrastructure labels them
+``component``; Kubernetes adds the name): a selector with some of these names that namespace."""
+FLAGS = {
+    "allowSameEnvironment": "the namespace's own pods",
+    "allowIngress": "the ingress controllers",
+    "allowMonitoring": "the monitoring namespace",
+}
+"""spec.network's namespace-wide switches, and who each admits."""
+KEPT = "spec.network.extraPolicies"
+KEPT_WHY = "spec.network cannot say that, so the object is kept as written and rendered as it is on Kubernetes"
+
+
 def _networkpolicy(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
-    spec = data.get("spec") or {}
-    if "Egress" in (spec.get("policyTypes") or []) or spec.get("egress"):
-        ns.skip(
+    """What ``spec.network`` can say exactly is mapped; a policy that says more (some pods,
+    ports, addresses, custom labels, egress) is kept as written in ``extraPolicies``, which
+    admits exactly what it admits on the MoJ's cluster. Never more open than the source."""
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    api = str(data.get("apiVersion", ""))
+    if not api.startswith("networking.k8s.io/"):
+        _foreign_policy(ns, rel, part.line(), name, api, spec)
+        return
+    types = spec.get("policyTypes") or ["Ingress"] + (["Egress"] if "egress" in spec else [])
+    keep = "Ingress" in types and not _ingress(ns, rel, part, spec, name)
+    if "Egress" in types:
+        rules = spec.get("egress") or []
+        what, does = (
+            ("egress rules", "restricts outgoing traffic") if rules else ("egress deny", "denies all outgoing traffic")
+        )
+        ns.entry(
             rel,
             part.line(("spec",)),
             "NetworkPolicy",
-            name,
-            "no-equivalent",
-            "egress rules; Civic's network rules cover ingress only",
+            f"{name} ({what})",
+            KEPT_STRICTER,
+            target=KEPT,
+            detail=f"{does} from {_describe_pods(spec.get('podSelector'))}; Civic's network fields cover "
+            f"ingress only: {KEPT_WHY}",
         )
-    narrowed = bool(spec.get("podSelector") or {})
-    for i, rule in enumerate(spec.get("ingress") or []):
-        ports = bool(rule.get("ports"))
-        for j, peer in enumerate(rule.get("from") or [{}]):
-            line = part.line(("spec", "ingress", i, "from", j))
-            _peer(ns, rel, line, name, peer if isinstance(peer, dict) else {}, narrowed=narrowed or ports)
+        keep = True
+    if keep:
+        _keep(ns, rel, part.line(), name, spec)
 
 
-def _peer(ns: Namespace, rel: str, line: int, policy: str, peer: dict[str, Any], *, narrowed: bool) -> None:
-    selector = peer.get("namespaceSelector")
-    labels = (selector or {}).get("matchLabels") or {}
-    label = f"{policy} (from {_describe_peer(peer)})"
+def _ingress(ns: Namespace, rel: str, part: documents.Part, spec: dict[str, Any], name: str) -> bool:
+    """Map a policy's ingress to spec.network; False when only the object as written says it."""
+    network = ns.spec.setdefault("network", {})
+    for flag in FLAGS:  # the source isolates its pods: Civic admits only what some policy admits
+        network.setdefault(flag, False)
+    selector, rules = spec.get("podSelector") or {}, spec.get("ingress") or []
+    if not rules and not selector:
+        ns.entry(
+            rel,
+            part.line(("spec",)),
+            "NetworkPolicy",
+            f"{name} (ingress deny)",
+            MAPPED,
+            target="spec.network",
+            detail="denies all ingress to every pod of the namespace, as Civic's default-deny does; "
+            "spec.network admits only what the namespace's other policies admit",
+        )
+        return True
+    why = _inexpressible(selector, rules)
+    if why:
+        ns.entry(
+            rel,
+            part.line(("spec",)),
+            "NetworkPolicy",
+            f"{name} ({'ingress deny' if not rules else 'ingress'} to {_describe_pods(selector)})"
+            if selector
+            else name,
+            KEPT_STRICTER,
+            target=KEPT,
+            detail=f"{why}: {KEPT_WHY}",
+        )
+        return False
+    for i, rule in enumerate(rules):
+        for j, peer in enumerate(rule["from"]):
+            _peer(ns, rel, part.line(("spec", "ingress", i, "from", j)), name, peer)
+    return True
+
+
+def _inexpressible(selector: Any, rules: list[Any]) -> str:
+    """Why spec.network cannot say what these ingress rules say exactly ("" when it can)."""
+    if selector:
+        return f"it applies to {_describe_pods(selector)} only" + ("" if rules else " and denies them all ingress")
+    for rule in rules:
+        if not isinstance(rule, dict) or not rule.get("from"):
+            return "a rule with no 'from' admits every source, inside the cluster and out"
+        if rule.get("ports"):
+            ports = ", ".join(str(p.get("port", "?") if isinstance(p, dict) else p) for p in rule["ports"])
+            return f"it admits some ports only ({ports})"
+        for peer in rule["from"]:
+            what, why = _peer_kind(peer)
+            if not what:
+                return why
+    return ""
+
+
+def _peer_kind(peer: Any) -> tuple[str, str]:
+    """(the spec.network field a peer is, its value) or ("", why spec.network cannot name it)."""
+    if not isinstance(peer, dict) or not peer or set(peer) - {"podSelector", "namespaceSelector", "ipBlock"}:
+        return "", f"a peer the importer does not know ({peer})"
     if "ipBlock" in peer:
-        ns.skip(
+        return "", f"it admits addresses ({_describe_peer(peer)})"
+    if peer.get("podSelector"):
+        return "", f"it admits some pods only ({_describe_peer(peer)})"
+    selector = peer.get("namespaceSelector")
+    if selector is None:
+        return "allowSameEnvironment", ""
+    labels = selector.get("matchLabels") if isinstance(selector, dict) else None
+    if not isinstance(labels, dict) or not labels or set(selector) != {"matchLabels"}:
+        return "", f"it admits {_describe_peer(peer)}"
+    labels = {str(k): str(v) for k, v in labels.items()}
+    for flag, carried in PLATFORM_NAMESPACES.items():
+        if labels.items() <= carried.items():
+            return flag, ""
+    if len(labels) == 1:
+        (key, value), platform = next(iter(labels.items())), {c[KUBERNETES_NAME] for c in PLATFORM_NAMESPACES.values()}
+        if key in NAMESPACE_LABELS and value not in platform:
+            return "allowFrom", value
+        if key in NAMESPACE_LABELS:
+            return "", (
+                f"it selects the platform's '{value}' namespace by {key}={value}, a label that namespace "
+                f"need not carry (the platform labels it component={value})"
+            )
+    return "", f"it admits {_describe_peer(peer)}"
+
+
+def _peer(ns: Namespace, rel: str, line: int, policy: str, peer: dict[str, Any]) -> None:
+    field, value = _peer_kind(peer)
+    label = f"{policy} (from {_describe_peer(peer)})"
+    if field == "allowFrom":
+        key = next(iter(peer["namespaceSelector"]["matchLabels"]))
+        ns.allow_from.append(Claim(value, rel, line, "NetworkPolicy", label, label=key))
+        return
+    ns.spec["network"][field] = True
+    ns.entry(
+        rel,
+        line,
+        "NetworkPolicy",
+        label,
+        DEFAULT,
+        target=f"spec.network.{field}",
+        detail=f"admits {FLAGS[field]} to every pod, as Civic does by default",
+    )
+
+
+def _keep(ns: Namespace, rel: str, line: int, name: str, spec: dict[str, Any]) -> None:
+    """The policy as written, under a name Civic does not render itself."""
+    kept = ns.spec.setdefault("network", {}).setdefault("extraPolicies", [])
+    base = normalise.to_name(name)[:58].rstrip("-") or "policy"
+    if base in models.CIVIC_POLICIES or base.startswith("allow-from-"):
+        base = f"kept-{base}"
+    out, n = base, 2
+    while out in {p["name"] for p in kept}:
+        out, n = f"{base[:58].rstrip('-')}-{n}", n + 1
+    kept.append({"name": out, "spec": copy.deepcopy(spec)})
+    if out != name:
+        ns.normalised(
             rel,
             line,
-            "NetworkPolicy",
-            label,
-            "selector-policy",
-            "an ipBlock; Civic allows callers by environment, not by address",
+            KEPT,
+            "policy-name",
+            name,
+            out,
+            "Civic renders a policy of that name itself" if base.startswith("kept-") else "not a Civic name, or taken",
         )
-    elif selector is None and peer.get("podSelector") == {}:
-        ns.entry(
-            rel,
-            line,
-            "NetworkPolicy",
-            label,
-            DEFAULT,
-            target="(same environment)",
-            detail="traffic within the environment is Civic's default",
-        )
-    elif labels == {"component": "ingress-controllers"}:
-        ns.spec.setdefault("network", {})["allowIngress"] = True
-        ns.entry(
-            rel,
-            line,
-            "NetworkPolicy",
-            label,
-            DEFAULT,
-            target="spec.network.allowIngress",
-            detail="routes from the platform's router are Civic's default",
-        )
-    elif labels == {"component": "monitoring"}:
-        ns.entry(
-            rel,
-            line,
-            "NetworkPolicy",
-            label,
-            DEFAULT,
-            target="(monitoring)",
-            detail="scraping by the platform's Prometheus is Civic's default",
-        )
-    elif len(labels) == 1 and next(iter(labels)) in NAMESPACE_LABELS and not peer.get("podSelector"):
-        note = "narrowed to some pods or ports; Civic allows the whole environment" if narrowed else ""
-        ns.allow_from.append(Claim(str(next(iter(labels.values()))), rel, line, "NetworkPolicy", label, note))
-    else:
-        ns.skip(
-            rel,
-            line,
-            "NetworkPolicy",
-            label,
-            "selector-policy",
-            f"selects callers by "
-            f"{_describe_peer(peer)}; Civic allows callers by environment name: add them to "
-            "spec.network.allowFrom by hand",
-        )
+
+
+def _foreign_policy(ns: Namespace, rel: str, line: int, name: str, api: str, spec: dict[str, Any]) -> None:
+    ingress = "Ingress" in (spec.get("types") or []) or bool(spec.get("ingress"))
+    ns.skip(
+        rel,
+        line,
+        "NetworkPolicy",
+        name,
+        "no-equivalent",
+        f"a {api or 'non-Kubernetes'} NetworkPolicy (Calico's own kind); Civic renders Kubernetes "
+        "NetworkPolicies only, so "
+        + (
+            "its INGRESS rules are not carried over: check by hand that Civic admits nothing it denies"
+            if ingress
+            else "its egress rules are not carried over (Civic's network fields cover ingress only)"
+        ),
+    )
+
+
+def _describe_pods(selector: Any) -> str:
+    if not selector:
+        return "every pod"
+    return "pods labelled " + _describe_selector(selector)
+
+
+def _describe_selector(selector: Any) -> str:
+    if not isinstance(selector, dict):
+        return str(selector)
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for e in selector.get("matchExpressions") or []:
+        values = ",".join(str(v) for v in e.get("values") or []) if isinstance(e, dict) else ""
+        parts.append(f"{e.get('key')} {e.get('operator')} ({values})" if isinstance(e, dict) else str(e))
+    return ", ".join(parts)
 
 
 def _describe_peer(peer: dict[str, Any]) -> str:
     if "ipBlock" in peer:
-        return f"ipBlock {peer['ipBlock'].get('cidr', '?')}"
-    labels = (peer.get("namespaceSelector") or {}).get("matchLabels") or {}
-    if labels:
-        return ", ".join(f"{k}={v}" for k, v in labels.items())
-    return "pods of this namespace" if peer.get("podSelector") == {} else "a selector"
+        block = peer["ipBlock"] if isinstance(peer["ipBlock"], dict) else {}
+        return f"ipBlock {block.get('cidr', '?')}" + (
+            f" except {', '.join(block['except'])}" if block.get("except") else ""
+        )
+    pods, namespaces = peer.get("podSelector"), peer.get("namespaceSelector")
+    if namespaces is None:
+        return "pods of this namespace" if not pods else f"pods labelled {_describe_selector(pods)} of this namespace"
+    labels = _describe_selector(namespaces)
+    where = f"namespaces labelled {labels}" if labels else "every namespace"
+    return where if not pods else f"pods labelled {_describe_selector(pods)} in {where}"
 
 
 # --- monitoring, alerts, hosts -----------------------------------------------------------
@@ -649,17 +914,31 @@ def _alert(ns: Namespace, rel: str, part: documents.Part, path: tuple, rule: dic
     return out
 
 
+_SCRAPE_FIELDS = ("port", "targetPort", "path", "interval")
+
+
 def _servicemonitor(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
+    """A ServiceMonitor's or a PodMonitor's endpoints, each a ``spec.scrape`` target."""
+    kind = str(data.get("kind", ""))
     spec = data.get("spec") or {}
     selector = {str(k): str(v) for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()}
-    endpoints = spec.get("endpoints") or []
+    section = "podMetricsEndpoints" if kind == "PodMonitor" else "endpoints"
+    endpoints = [e if isinstance(e, dict) else {} for e in spec.get(section) or []]
+    taken = {t["name"] for t in ns.spec.get("scrape", [])}
     for i, endpoint in enumerate(endpoints):
-        line = part.line(("spec", "endpoints", i))
+        line = part.line(("spec", section, i))
         port = endpoint.get("port") or endpoint.get("targetPort")
         target_name = normalise.to_name(name if len(endpoints) == 1 else f"{name}-{i + 1}")
         if port is None or not normalise.is_name(target_name):
-            ns.skip(rel, line, "ServiceMonitor", name, "invalid-value", "an endpoint with no port")
+            ns.skip(rel, line, kind, name, "invalid-value", "an endpoint with no port")
             continue
+        if target_name in taken:  # a ServiceMonitor and a PodMonitor of one name (intranet-*)
+            suffix = "pods" if kind == "PodMonitor" else "services"
+            original, target_name = target_name, normalise.to_name(f"{target_name[:54]}-{suffix}")
+            ns.normalised(
+                rel, line, "spec.scrape.name", "scrape-name", original, target_name, "another target has that name"
+            )
+        taken.add(target_name)
         target: dict[str, Any] = {"name": target_name, "port": str(port)}
         if selector:
             target["selector"] = selector
@@ -668,7 +947,16 @@ def _servicemonitor(ns: Namespace, rel: str, part: documents.Part, data: dict[st
         if endpoint.get("interval"):
             target["interval"] = str(endpoint["interval"])
         ns.spec.setdefault("scrape", []).append(target)
-        ns.entry(rel, line, "ServiceMonitor", name, MAPPED, target="spec.scrape")
+        dropped = sorted(str(k) for k in endpoint if k not in _SCRAPE_FIELDS)
+        detail = "; ".join(
+            d
+            for d in (
+                "a PodMonitor: its pod selector is the target's selector" if kind == "PodMonitor" else "",
+                f"not kept: {', '.join(dropped)}" if dropped else "",
+            )
+            if d
+        )
+        ns.entry(rel, line, kind, name, MAPPED, target="spec.scrape", detail=detail)
 
 
 def _certificate(ns: Namespace, rel: str, part: documents.Part, data: dict[str, Any], name: str) -> None:
@@ -780,5 +1068,6 @@ _HANDLERS = {
     "NetworkPolicy": _networkpolicy,
     "PrometheusRule": _prometheusrule,
     "ServiceMonitor": _servicemonitor,
+    "PodMonitor": _servicemonitor,
     "Certificate": _certificate,
 }

@@ -178,9 +178,10 @@ def is_name(value: str) -> bool:
 
 
 def hostname(value: object) -> tuple[str | None, str | None]:
-    """A certificate's DNS name as a Civic host, or None with why it cannot be one."""
+    """A certificate's DNS name as a Civic host, or None with why it cannot be one.
+    A trailing '.' (the DNS root) or '/' (a URL's) is trimmed."""
     text = "" if value is None else str(value).strip()
-    lowered = text.lower().rstrip(".")
+    lowered = text.lower().rstrip("/").rstrip(".")
     if (
         not lowered
         or not models.HOSTNAME.match(lowered)

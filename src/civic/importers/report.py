@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 MAPPED = "mapped"  # became part of the estate
 DEFAULT = "default"  # what Civic does anyway (e.g. the standard network policies)
 SKIPPED = "skipped"  # not carried over; ``reason`` says why
+KEPT_STRICTER = "kept-stricter"  # Civic cannot say it exactly: kept as written, or imported stricter
 
 # Why an object was skipped: short codes for counting, with the detail in each entry.
 REASONS = {
@@ -47,10 +49,11 @@ class Entry:
     line: int
     kind: str
     name: str
-    outcome: str  # MAPPED, DEFAULT or SKIPPED
+    outcome: str  # MAPPED, DEFAULT, KEPT_STRICTER or SKIPPED
     target: str = ""  # where it went, e.g. "spec.hosts"
     reason: str = ""  # a key of REASONS when skipped
     detail: str = ""  # the full sentence a person reads
+    cluster: str = ""  # the namespace's cluster folder; "" for the estate as a whole
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,6 +71,7 @@ class Normalisation:
     original: Any
     value: Any
     note: str = ""
+    cluster: str = ""  # the namespace's cluster folder
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -108,6 +112,7 @@ class Report:
             "teams": len(self.teams),
             "objectsMapped": outcomes[MAPPED],
             "objectsCivicDefault": outcomes[DEFAULT],
+            "objectsKeptStricter": outcomes[KEPT_STRICTER],
             "objectsSkipped": outcomes[SKIPPED],
             "skippedByReason": dict(sorted(skipped.items())),
             "normalisations": len(self.normalisations),
@@ -115,13 +120,15 @@ class Report:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        by_ns: dict[str, dict[str, list[dict[str, Any]]]] = collections.defaultdict(
+        """The report as JSON: each namespace keyed by cluster and name, with its own objects only."""
+        by_ns: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = collections.defaultdict(
             lambda: {"objects": [], "normalisations": []}
         )
+        key = _keys(self.namespaces)
         for e in self.entries:
-            by_ns[e.namespace]["objects"].append(e.as_dict())
+            by_ns[key(e)]["objects"].append(e.as_dict())
         for n in self.normalisations:
-            by_ns[n.namespace]["normalisations"].append(n.as_dict())
+            by_ns[key(n)]["normalisations"].append(n.as_dict())
         return {
             "source": self.source,
             "totals": self.totals(),
@@ -130,11 +137,30 @@ class Report:
             "teams": self.teams,
             "problems": self.problems,
             "namespaces": [
-                {**dataclasses.asdict(ns), **by_ns.get(ns.namespace, {"objects": [], "normalisations": []})}
+                {
+                    **dataclasses.asdict(ns),
+                    **by_ns.get((ns.cluster, ns.namespace), {"objects": [], "normalisations": []}),
+                }
                 for ns in self.namespaces
             ],
-            "global": by_ns.get("", {"objects": [], "normalisations": []}),
+            "global": by_ns.get(("", ""), {"objects": [], "normalisations": []}),
         }
+
+
+def _keys(namespaces: list[NamespaceResult]) -> Callable[[Entry | Normalisation], tuple[str, str]]:
+    """(cluster, namespace) of an entry. One made without its cluster goes to the only namespace of
+    its name, or to "global" (where it keeps its namespace field) when two clusters have that name."""
+    clusters: dict[str, set[str]] = collections.defaultdict(set)
+    for ns in namespaces:
+        clusters[ns.namespace].add(ns.cluster)
+
+    def key(item: Entry | Normalisation) -> tuple[str, str]:
+        if item.cluster or not item.namespace:
+            return item.cluster, item.namespace
+        found = clusters.get(item.namespace, set())
+        return (next(iter(found)), item.namespace) if len(found) == 1 else ("", "")
+
+    return key
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -144,7 +170,7 @@ def summary_lines(report: Report) -> list[str]:
         f"Imported {t['namespacesImported']} of {t['namespacesFound']} namespaces "
         f"into {t['namespacesImported']} environments and {t['teams']} teams.",
         f"Objects: {t['objectsMapped']} mapped, {t['objectsCivicDefault']} already Civic's "
-        f"defaults, {t['objectsSkipped']} skipped.",
+        f"defaults, {t['objectsKeptStricter']} kept stricter, {t['objectsSkipped']} skipped.",
     ]
     for reason, count in t["skippedByReason"].items():
         lines.append(f"  skipped {count:4} × {reason}: {REASONS.get(reason, reason)}")
@@ -177,9 +203,12 @@ def to_markdown(report: Report) -> str:
         "| namespace | file:line | kind | name | outcome | detail |",
         "|---|---|---|---|---|---|",
     ]
+    names = collections.Counter(ns.namespace for ns in report.namespaces)
     for e in report.entries:
-        what = e.target if e.outcome != SKIPPED else f"{e.reason}: {e.detail}"
-        out.append(f"| {e.namespace} | {e.file}:{e.line} | {e.kind} | {_md(e.name)} | {e.outcome} | {_md(what)} |")
+        what = {SKIPPED: f"{e.reason}: {e.detail}", KEPT_STRICTER: f"{e.target}: {e.detail}"}.get(e.outcome, e.target)
+        # A folder name found in two clusters (the platform's own `monitoring`) is shown with its cluster.
+        where = f"{e.cluster}/{e.namespace}" if e.cluster and names[e.namespace] > 1 else e.namespace
+        out.append(f"| {where} | {e.file}:{e.line} | {e.kind} | {_md(e.name)} | {e.outcome} | {_md(what)} |")
     return "\n".join(out) + "\n"
 
 

@@ -56,7 +56,8 @@ class Route:
     channel: str  # the channel's name in the team file
     target: str  # '#apply-alerts' for Slack, 'webhook' for a plain webhook
     severities: tuple[str, ...]
-    environments: str  # all | production | nonProduction
+    environments: str | tuple[str, ...]  # all | production | nonProduction, or environments by name
+    secret: str = ""  # the team secret holding the channel's URL
 
     @property
     def receiver(self) -> str:
@@ -65,6 +66,8 @@ class Route:
     def applies_to(self, environment: models.Environment) -> bool:
         if environment.spec.team != self.team:
             return False
+        if isinstance(self.environments, tuple):
+            return environment.metadata.name in self.environments
         if self.environments == "production":
             return environment.spec.production
         if self.environments == "nonProduction":
@@ -76,18 +79,36 @@ def team_routes(team: models.Team) -> list[Route]:
     out = []
     for channel in team.spec.channels:
         target = channel.slack.channel if channel.slack else "webhook"
-        out.append(Route(team.metadata.name, channel.name, target, tuple(channel.severities), channel.environments))
+        secret = (
+            channel.slack.webhook_url_secret if channel.slack else channel.webhook.url_secret if channel.webhook else ""
+        )
+        environments = channel.environments if isinstance(channel.environments, str) else tuple(channel.environments)
+        out.append(
+            Route(team.metadata.name, channel.name, target, tuple(channel.severities), environments, secret=secret)
+        )
     return out
 
 
-def routes(environment: models.Environment, team: models.Team | None) -> list[str]:
-    """Where the environment's alerts go, as sentences for a plan or a status page."""
+def routes(
+    environment: models.Environment,
+    team: models.Team | None,
+    *,
+    secret_set: Callable[[str, str], bool] | None = None,
+) -> list[str]:
+    """Where the environment's alerts go, as sentences for a plan or a status page.
+    ``secret_set(team, name)`` says whether a team secret has a value; a channel whose
+    secret has none is said to be waiting for it (Alertmanager leaves it out until then)."""
     if team is None:
         return ["no team file: alerts reach Civic only"]
     found = [r for r in team_routes(team) if r.applies_to(environment)]
     if not found:
         return [f"team {team.metadata.name} has no channel for this environment: alerts reach Civic only"]
-    return [f"{', '.join(r.severities)} → {r.target} ({r.receiver})" for r in found]
+    return [
+        f"{', '.join(r.severities)} → {r.target} ({r.receiver}"
+        + ("" if secret_set is None or secret_set(r.team, r.secret) else f"; webhook secret '{r.secret}' not set yet")
+        + ")"
+        for r in found
+    ]
 
 
 def alertmanager_config(
@@ -156,7 +177,9 @@ def alertmanager_config(
 
 def _matchers(route: Route) -> list[str]:
     out = [f'team="{route.team}"', f'severity=~"{"|".join(route.severities)}"']
-    if route.environments == "production":
+    if isinstance(route.environments, tuple):
+        out.append(f'environment=~"{"|".join(route.environments)}"')
+    elif route.environments == "production":
         out.append('production="true"')
     elif route.environments == "nonProduction":
         out.append('production="false"')
@@ -207,11 +230,17 @@ def config_text(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, width=1000)
 
 
-def changes(plan: planning.Plan, estate: Estate, applied: Mapping[Key, dict[str, Any]]) -> list[str]:
+def changes(
+    plan: planning.Plan,
+    estate: Estate,
+    applied: Mapping[Key, dict[str, Any]],
+    *,
+    secret_set: Callable[[str, str], bool] | None = None,
+) -> list[str]:
     """Sentences for a plan: where each touched environment's alerts will go from now on.
 
     ``applied`` holds the applied specs of the plan's objects (the store's, before the change).
-    An environment is touched when it or its team changes.
+    An environment is touched when it or its team changes. ``secret_set`` as for :func:`routes`.
     """
     touched_teams = {a.name for a in plan.actions if a.kind == "Team"}
     names = {a.name for a in plan.actions if a.kind == "Environment"}
@@ -233,8 +262,8 @@ def changes(plan: planning.Plan, estate: Estate, applied: Mapping[Key, dict[str,
         if old_env is not None:
             key = ("Team", old_env.spec.team)
             old_team = _model(models.Team, applied[key]) if key in applied else estate.teams.get(old_env.spec.team)
-        new = routes(new_env, new_team)
-        old = routes(old_env, old_team) if old_env is not None else []
+        new = routes(new_env, new_team, secret_set=secret_set)
+        old = routes(old_env, old_team, secret_set=secret_set) if old_env is not None else []
         if new != old:
             out.append(f"alerts for environment {name} will now go to: {'; '.join(new)}")
     return out

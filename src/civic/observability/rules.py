@@ -173,7 +173,8 @@ def own_rule(rule: models.AlertRule, labels: dict[str, str]) -> dict[str, Any]:
         "alert": rule.alert,
         "expr": rule.expr,
         "labels": {**rule.labels, **labels, "severity": rule.severity},
-        "annotations": {"summary": rule.summary or rule.alert},
+        # Other annotations (runbook_url, dashboard_url ...) are passed on as written.
+        "annotations": {**(rule.annotations or {}), "summary": rule.summary or rule.alert},
     }
     if rule.for_:
         out["for"] = rule.for_

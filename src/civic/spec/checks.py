@@ -60,6 +60,7 @@ def check(estate: Estate, *, present: frozenset[str] = frozenset()) -> list[Prob
     so that a team whose file failed to load is not also reported as missing."""
     out: list[Problem] = []
     out += _environments(estate, present)
+    out += _channels(estate)
     out += _hostnames(estate)
     return out
 
@@ -164,6 +165,20 @@ def _environments(estate: Estate, present: frozenset[str]) -> Iterator[Problem]:
                     (f"environment '{other}' does not exist{_suggest(other, sorted(estate.environments))}"),
                 )
         yield from _references(doc, spec)
+
+
+def _channels(estate: Estate) -> Iterator[Problem]:
+    """A channel that lists environments by name lists only the team's own."""
+    for name, team in sorted(estate.teams.items()):
+        for i, channel in enumerate(team.spec.channels):
+            for j, env in enumerate(channel.environments if isinstance(channel.environments, list) else []):
+                found = estate.environments.get(env)
+                if found is None or found.spec.team != name:
+                    why = "does not exist" if found is None else f"belongs to team '{found.spec.team}'"
+                    yield estate.document("Team", name).problem(
+                        ("spec", "channels", i, "environments", j),
+                        f"environment '{env}' {why}; a channel takes alerts of its own team's environments only.",
+                    )
 
 
 def _references(doc: yamlpos.Document, spec: models.EnvironmentSpec) -> Iterator[Problem]:

@@ -172,6 +172,12 @@ class Quota(Model):
     replicas: int | None = Field(None, ge=0, description="Replicas across all services, surge included.")
     cpu: Cpu | None = Field(None, description="CPU across all replicas, e.g. '4' or '500m'.")
     memory: Memory | None = Field(None, description="Memory across all replicas, e.g. '8Gi'.")
+    requests_cpu: Cpu | None = Field(
+        None, description="CPU requested across all replicas (Kubernetes' requests.cpu); no platform default."
+    )
+    requests_memory: Memory | None = Field(
+        None, description="Memory requested across all replicas (Kubernetes' requests.memory); no platform default."
+    )
 
 
 class Limits(Model):
@@ -282,7 +288,10 @@ class Channel(Model):
     slack: SlackTarget | None = None
     webhook: WebhookTarget | None = None
     severities: list[Literal["critical", "warning", "info"]] = ["critical", "warning"]
-    environments: Literal["all", "production", "nonProduction"] = "all"
+    environments: Literal["all", "production", "nonProduction"] | list[Name] = Field(
+        "all",
+        description="Which of the team's environments: all, production, nonProduction, or a list of their names.",
+    )
 
     @pydantic.model_validator(mode="after")
     def _one_target(self) -> Channel:
@@ -325,11 +334,67 @@ class AccessGrant(Model):
         return self
 
 
+CIVIC_POLICIES = ("default-deny", "allow-same-namespace", "allow-ingress-controllers", "allow-monitoring")
+"""The NetworkPolicies Civic renders itself (and ``allow-from-<env>``): no extra policy may take these names."""
+
+
+class ExtraPolicy(Model):
+    """A Kubernetes NetworkPolicy kept as written, for what ``network``'s fields cannot say
+    (some pods only, some ports, addresses, egress). Rendered as it is on Kubernetes, in the
+    environment's namespace with Civic's labels; the local runtime has no network policies."""
+
+    name: Name = Field(description="The NetworkPolicy's name in the environment's namespace.")
+    spec: dict[str, Any] = Field(description="The NetworkPolicy's spec, as Kubernetes takes it (podSelector, ...).")
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _not_civic_own(cls, value: str) -> str:
+        if value in CIVIC_POLICIES or value.startswith("allow-from-"):
+            raise ValueError(f"'{value}' is the name of a policy Civic renders itself; choose another name")
+        return value
+
+    @pydantic.field_validator("spec")
+    @classmethod
+    def _selects_pods(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("podSelector"), dict):
+            raise ValueError("a NetworkPolicy spec needs a podSelector ({} for every pod)")
+        return value
+
+
 class Network(Model):
-    """Who may call the environment's services."""
+    """Who may call the environment's services. Civic denies everything else (ingress)."""
 
     allow_from: list[Name] = Field(default_factory=list, description="Environments whose services may call this one's.")
     allow_ingress: bool = Field(True, description="Serve routes from the platform's router.")
+    # None means true: an unset field keeps existing environments' fingerprints unchanged.
+    allow_same_environment: bool | None = Field(
+        None, description="Let the environment's services call each other [default: true]."
+    )
+    allow_monitoring: bool | None = Field(
+        None, description="Let the platform's Prometheus scrape the environment's services [default: true]."
+    )
+    extra_policies: list[ExtraPolicy] | None = Field(
+        None,
+        description="Kubernetes NetworkPolicies kept as written (some pods, ports, addresses, egress): "
+        "their ingress rules add to what the fields above admit; egress ones restrict as written. Kubernetes only.",
+    )
+
+    @property
+    def same_environment(self) -> bool:
+        return self.allow_same_environment is not False
+
+    @property
+    def monitoring(self) -> bool:
+        return self.allow_monitoring is not False
+
+    @pydantic.field_validator("extra_policies")
+    @classmethod
+    def _unique_names(cls, value: list[ExtraPolicy] | None) -> list[ExtraPolicy] | None:
+        names = [p.name for p in value or []]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"extra policy names must be unique; {', '.join(twice)} appear more than once")
+        return value
 
 
 class Host(Model):
@@ -367,7 +432,12 @@ class BackingService(Model):
 class AlertRule(Model):
     """A team's own Prometheus alert rule."""
 
-    alert: str
+    alert: str = Field(
+        min_length=1,
+        description=(
+            "The alert's name: any text, as Prometheus takes any label value ('Quota-Exceeded', '500 errors')."
+        ),
+    )
     expr: str
     for_: Duration | None = Field(None, alias="for")
     severity: Literal["critical", "warning", "info"] = "warning"
@@ -400,6 +470,30 @@ class PolicyException(Model):
     expires: datetime.date = Field(description="The last day it applies (YYYY-MM-DD).")
 
 
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _label_key(value: str) -> str:
+    """A Kubernetes label key, ``[prefix/]name``; the prefixes Kubernetes reserves are refused."""
+    prefix, _, name = value.rpartition("/")
+    if len(name) > 63 or not _LABEL_NAME.match(name) or (prefix and not _LABEL_PREFIX.match(prefix)):
+        raise ValueError(f"'{value}' is not a label key; write [prefix/]name, name at most 63 characters")
+    if prefix in ("kubernetes.io", "k8s.io") or prefix.endswith((".kubernetes.io", ".k8s.io")) or len(prefix) > 253:
+        raise ValueError(f"'{value}': the prefix '{prefix}' is Kubernetes' own; use a label of your own")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        raise ValueError(f"'{value}' is not a label value; at most 63 letters, digits, '-', '_' and '.'")
+    return value
+
+
+LabelKey = Annotated[str, pydantic.AfterValidator(_label_key)]
+LabelValue = Annotated[str, pydantic.AfterValidator(_label_value)]
+
+
 class EnvironmentSpec(Model):
     team: Name = Field(description="The owning team: a file teams/<team>.yaml.")
     business_unit: str = Field(description="One of civic.yaml's businessUnits.")
@@ -412,6 +506,17 @@ class EnvironmentSpec(Model):
     environment_name: str = Field(description="One of civic.yaml's environmentNames.")
     review_after: datetime.date | None = Field(None, description="When to check it is still needed.")
     access: list[AccessGrant] = Field(default_factory=list)
+    # None means true: an unset field keeps existing environments' fingerprints unchanged.
+    owner_access: bool | None = Field(
+        None,
+        description="Make the owning team admin when 'access' names no one [default: true]. False grants no one "
+        "anything (an import writes it where the source grants the owner nothing).",
+    )
+    namespace_labels: dict[LabelKey, LabelValue] | None = Field(
+        None,
+        description="Extra labels on the environment's Kubernetes namespace, e.g. ones other namespaces' "
+        "network policies select it by. Civic's own labels win over these. Kubernetes only.",
+    )
     quota: Quota = shared(Quota())
     limits: Limits = shared(Limits())
     network: Network = shared(Network())

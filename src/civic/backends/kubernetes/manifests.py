@@ -11,6 +11,7 @@ imported from there renders to what it had. Pure: values in, plain dicts out.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -69,6 +70,7 @@ def namespace(env: models.Environment, cluster: models.Cluster) -> Obj:
     annotations |= {MOJ + key: value for key, value in owned.items()} | {MOJ + "team-name": spec.team}
     kept = {k: v for k, v in env.metadata.annotations.items() if k.startswith(MOJ)}
     labels |= {k: v for k, v in kept.items() if k in MOJ_LABELS}
+    labels = (spec.namespace_labels or {}) | labels  # Civic's own labels win
     annotations |= {k: v for k, v in kept.items() if k not in MOJ_LABELS}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(env.metadata.name, None, labels, annotations)}
 
@@ -90,8 +92,10 @@ def _slug(value: str) -> str:
 
 
 def role_bindings(env: models.Environment, teams: Mapping[str, models.Team]) -> list[Obj]:
-    """One RoleBinding per administering team's group (``github:<team>``) or user."""
-    grants = env.spec.access or [models.AccessGrant(team=env.spec.team)]
+    """One RoleBinding per administering team's group (``github:<team>``) or user. With no
+    ``access``, the owning team is admin, unless ``ownerAccess`` is false: then no one is."""
+    owner = [] if env.spec.owner_access is False else [models.AccessGrant(team=env.spec.team)]
+    grants = env.spec.access or owner
     out: dict[str, Obj] = {}
     for grant in grants:
         role = ROLES.get(grant.role, grant.role)
@@ -151,6 +155,8 @@ def resource_quota(env: models.Environment, platform: models.Platform) -> Obj:
             ("count/deployments.apps", "services"),
             ("limits.cpu", "cpu"),
             ("limits.memory", "memory"),
+            ("requests.cpu", "requests_cpu"),
+            ("requests.memory", "requests_memory"),
         )
         if pick[field] is not None
     }
@@ -179,13 +185,28 @@ def _from_namespace(name: str) -> Obj:
 
 
 def network_policies(env: models.Environment, cluster: models.Cluster) -> list[Obj]:
-    """Deny by default; then the same namespace, the ingress controller, monitoring and
-    the environments the spec names (``spec.network.allowFrom``)."""
-    name = env.metadata.name
-    out = [_policy(name, "default-deny", None), _policy(name, "allow-same-namespace", [{"podSelector": {}}])]
-    if env.spec.network.allow_ingress:
+    """Deny by default; then, as ``spec.network`` says, the same namespace, the ingress
+    controller, monitoring, the environments named in ``allowFrom``, and the extra
+    policies kept as written (which can only add to what the others admit)."""
+    name, network = env.metadata.name, env.spec.network
+    out = [_policy(name, "default-deny", None)]
+    if network.same_environment:
+        out.append(_policy(name, "allow-same-namespace", [{"podSelector": {}}]))
+    if network.allow_ingress:
         out.append(_policy(name, "allow-ingress-controllers", [_from_namespace(cluster.ingress_namespace)]))
-    out.append(_policy(name, "allow-monitoring", [_from_namespace(cluster.monitoring_namespace)]))
-    for other in sorted(set(env.spec.network.allow_from)):
+    if network.monitoring:
+        out.append(_policy(name, "allow-monitoring", [_from_namespace(cluster.monitoring_namespace)]))
+    for other in sorted(set(network.allow_from)):
         out.append(_policy(name, f"allow-from-{other}"[:63].rstrip("-"), [_from_namespace(other)]))
+    for extra in network.extra_policies or []:
+        out.append(_extra_policy(name, extra))
     return out
+
+
+def _extra_policy(env: str, extra: models.ExtraPolicy) -> Obj:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(extra.name, env, ownership.labels(env)),
+        "spec": copy.deepcopy(extra.spec),
+    }

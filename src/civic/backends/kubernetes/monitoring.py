@@ -101,7 +101,8 @@ def own_rule(rule: models.AlertRule) -> Obj:
     if rule.for_:
         out["for"] = rule.for_
     out["labels"] = dict(rule.labels) | {"severity": rule.severity}
-    annotations = {k: v for k, v in (("summary", rule.summary), ("description", rule.description)) if v}
+    annotations = dict(rule.annotations or {})  # runbook_url, dashboard_url ...: passed on as written
+    annotations |= {k: v for k, v in (("summary", rule.summary), ("description", rule.description)) if v}
     if annotations:
         out["annotations"] = annotations
     return out
