@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from civic import deadlines
 from conftest import ENV, HELLO, SITE
 from traffic import Traffic
 
@@ -28,6 +29,8 @@ def test_up_deploys_the_examples_and_prints_their_urls_then_down_stops_everythin
     civic.up("--deploy", f"{ENV}={HELLO}", "--deploy", f"{ENV}={SITE}")
     assert f"http://hello.{ENV}.localhost:{civic.port}/" in civic.output()
     with civic.client("hello") as client:
+        # healthy (every replica ready) can come a moment before HAProxy routes the last slot: poll, with a deadline
+        deadlines.poll(lambda: client.get("/").status_code == 200, timeout=15, what="hello to be routed")
         assert client.get("/").text.startswith("Hello from Civic!")
         assert "hello_requests_total" in client.get("/metrics").text
     with civic.client("site") as client:
