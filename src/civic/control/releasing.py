@@ -190,11 +190,10 @@ def prune(
         running = revisions.revision(environment, service, current.revision).release
         if running:
             kept.add(running)
-    building = {b.id for b in records.builds(environment, service, limit=1000) if b.status == "building"}
+    recorded = records.builds(environment, service, limit=1000)
+    building = {b.id for b in recorded if b.status == "building"}
     removed = set(builder.prune(environment, service, kept | building))
-    gone = {
-        b.id for b in records.builds(environment, service, limit=1000) if b.status == "succeeded" and b.id not in kept
-    }
+    gone = {b.id for b in recorded if b.status == "succeeded" and b.id not in kept}
     records.mark_removed(gone | removed)
     unused = records.artifact_digests() - records.artifacts_in_use() - _recent_uploads(records)
     artifacts.remove(unused)
